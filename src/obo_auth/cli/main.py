@@ -1,0 +1,16 @@
+"""The ``obo-auth`` command: one group, one module per command group."""
+
+from __future__ import annotations
+
+import click
+
+from obo_auth.cli.workspace import workspace
+
+
+@click.group()
+@click.version_option(package_name="obo-auth")
+def cli() -> None:
+    """On-behalf-of-user authentication for Databricks agents, and a local workspace to test them."""
+
+
+cli.add_command(workspace)

@@ -1,0 +1,184 @@
+"""What every service of the local workspace shares: its errors, body parsing and paging.
+
+Errors carry their HTTP status and Databricks ``error_code`` on the class (as moto's
+exceptions do), and serialise to the ``{"error_code": ..., "message": ...}`` shape that
+databricks-sdk, the vector-search client and the openai client all parse.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+MAX_BODY_BYTES = 1024 * 1024
+
+# Unity Catalog three-level names: catalog.schema.name, each part a plain identifier.
+_UC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$")
+# Serving and vector-search endpoint names: letters, digits, dashes and underscores.
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+class ApiError(Exception):
+    """An error the workspace answers with; the message must say what was wrong and what to do."""
+
+    status = 500
+    error_code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, error_code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if error_code:
+            self.error_code = error_code
+
+    def to_response(self) -> JSONResponse:
+        return JSONResponse({"error_code": self.error_code, "message": self.message}, status_code=self.status)
+
+
+class BadRequest(ApiError):
+    status = 400
+    error_code = "INVALID_PARAMETER_VALUE"
+
+
+class MalformedRequest(BadRequest):
+    error_code = "MALFORMED_REQUEST"
+
+
+class Unauthenticated(ApiError):
+    status = 401
+    error_code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(ApiError):
+    status = 403
+    error_code = "PERMISSION_DENIED"
+
+
+class NotFound(ApiError):
+    status = 404
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class EndpointNotFound(NotFound):
+    """No API at this method and path (Databricks answers ENDPOINT_NOT_FOUND)."""
+
+    error_code = "ENDPOINT_NOT_FOUND"
+
+
+async def read_json(request: Request, *, required: bool = True) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+    body = await read_body(request)
+    if not body.strip():
+        if required:
+            raise MalformedRequest("The request body is empty; send a JSON object.")
+        return {}
+    try:
+        parsed = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedRequest(f"The request body is not valid JSON ({_short(exc)}); send a JSON object.") from None
+    if not isinstance(parsed, dict):
+        raise MalformedRequest(f"The request body must be a JSON object, not {_json_type(parsed)}.")
+    return parsed
+
+
+async def read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BadRequest(_too_large(int(declared)), error_code="REQUEST_ENTITY_TOO_LARGE")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadRequest(_too_large(size), error_code="REQUEST_ENTITY_TOO_LARGE")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int) -> str:
+    return f"The request body is {size} bytes or more; the limit is {MAX_BODY_BYTES} bytes."
+
+
+_MISSING = object()
+
+
+def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:
+    """``body[name]`` checked against ``kind``; a missing required field or a wrong type is a 400."""
+    if name not in body or body[name] is None:
+        if default is _MISSING:
+            raise BadRequest(f"Missing required field '{name}'.")
+        return default
+    value = body[name]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is an int in Python, never in JSON.
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        expected = " or ".join(_type_name(k) for k in kinds)
+        raise BadRequest(f"Field '{name}' must be {expected}, got {_json_type(value)}.")
+    return value
+
+
+def int_field(body: dict[str, Any], name: str, default: int, *, low: int, high: int) -> int:
+    value = field(body, name, int, default)
+    if not low <= value <= high:
+        raise BadRequest(f"Field '{name}' must be between {low} and {high}, got {value}.")
+    return value
+
+
+def query_int(request: Request, name: str, default: int, *, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"Query parameter '{name}' must be an integer, got {raw[:40]!r}.") from None
+    if not low <= value <= high:
+        raise BadRequest(f"Query parameter '{name}' must be between {low} and {high}, got {value}.")
+    return value
+
+
+def uc_name(name: str, what: str) -> str:
+    """A Unity Catalog ``catalog.schema.name``, or a 400 that shows the expected form."""
+    if not _UC_NAME.match(name):
+        raise BadRequest(
+            f"Invalid {what} name {name[:120]!r}: expected a three-level name 'catalog.schema.name' "
+            "of letters, digits, '_' and '-'."
+        )
+    return name
+
+
+def endpoint_name(name: str, what: str) -> str:
+    if not _ENDPOINT_NAME.match(name):
+        raise BadRequest(
+            f"Invalid {what} name {name[:120]!r}: use 1-63 letters, digits, '-' and '_', starting with a letter or digit."
+        )
+    return name
+
+
+def page(items: list[Any], start: int, count: int) -> list[Any]:
+    """SCIM-style paging: ``start`` is 1-based, as in ``startIndex``."""
+    return items[start - 1 : start - 1 + count]
+
+
+def _json_type(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _type_name(kind: type) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}.get(
+        kind, kind.__name__
+    )
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:160]

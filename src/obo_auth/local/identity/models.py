@@ -1,0 +1,147 @@
+"""Identities and tokens of the local workspace: state and rules, no HTTP.
+
+Tokens are kept only as their SHA-256: the workspace can check a token it issued
+but cannot print one back, so no record or repr can leak it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from obo_auth import scopes as scope_math
+from obo_auth.local._base import BadRequest, NotFound, Unauthenticated
+from obo_auth.redact import fingerprint, token_hash
+
+# Every workspace identity belongs to this group, as in Databricks.
+ALL_USERS_GROUP = "users"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A user or service principal. ``name`` is what audit records and grants use."""
+
+    id: str
+    name: str  # a user's userName (alice@example.com) or a service principal's display name
+    display_name: str
+    kind: str  # "user" | "service_principal"
+    groups: frozenset[str] = frozenset()
+    application_id: str | None = None  # service principals only: the OAuth client id
+
+    @property
+    def short_name(self) -> str:
+        return self.name.split("@", 1)[0]
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What the workspace knows about a token it issued; never the token itself."""
+
+    fingerprint: str
+    principal: Principal
+    scopes: frozenset[str] | None  # None: an unrestricted personal access token
+    expires_at: float | None
+    actor: Principal | None = None  # the service principal acting for the user
+    revoked: bool = field(default=False, compare=False)
+
+    def allows(self, required_scope: str) -> bool:
+        return self.scopes is None or scope_math.covers(self.scopes, required_scope)
+
+
+class IdentityBackend:
+    def __init__(self, principals: Iterable[Principal], client_secrets: dict[str, str], clock: Callable[[], float]):
+        self._principals = list(principals)
+        self._client_secrets = dict(client_secrets)  # application_id -> secret
+        self._tokens: dict[str, TokenInfo] = {}  # sha256(token) -> info
+        self._lock = threading.Lock()
+        self.clock = clock
+
+    # -- principals ------------------------------------------------------------------
+    @property
+    def users(self) -> list[Principal]:
+        return [p for p in self._principals if p.kind == "user"]
+
+    @property
+    def service_principals(self) -> list[Principal]:
+        return [p for p in self._principals if p.kind == "service_principal"]
+
+    def groups(self) -> dict[str, list[Principal]]:
+        members: dict[str, list[Principal]] = {}
+        for principal in self._principals:
+            for group in sorted(principal.groups):
+                members.setdefault(group, []).append(principal)
+        return members
+
+    def find(self, name: str) -> Principal:
+        """A principal by user name, short name (``alice``), display name or application id."""
+        for principal in self._principals:
+            if name in (principal.name, principal.short_name, principal.display_name, principal.application_id, principal.id):
+                return principal
+        known = ", ".join(p.short_name for p in self._principals)
+        raise NotFound(f"No user or service principal named {name[:80]!r} in this workspace; known: {known}.")
+
+    # -- tokens ----------------------------------------------------------------------
+    def issue(
+        self,
+        principal: Principal,
+        scopes: Iterable[str] | None = None,
+        ttl: float | None = None,
+        actor: Principal | None = None,
+    ) -> str:
+        if ttl is not None and ttl <= 0:
+            raise BadRequest(f"A token's ttl must be a positive number of seconds, got {ttl}.")
+        if scopes is not None and isinstance(scopes, str):
+            raise BadRequest("scopes must be a list of API scope strings, not one string.")
+        token = "dapi" + secrets.token_hex(16)
+        info = TokenInfo(
+            fingerprint=fingerprint(token),
+            principal=principal,
+            scopes=None if scopes is None else frozenset(scope_math.normalize(scopes)),
+            expires_at=None if ttl is None else self.clock() + ttl,
+            actor=actor,
+        )
+        with self._lock:
+            self._tokens[token_hash(token)] = info
+        return token
+
+    def revoke(self, token: str) -> None:
+        key = token_hash(token)
+        with self._lock:
+            info = self._tokens.get(key)
+            if info is None:
+                raise NotFound(f"No token with fingerprint {fingerprint(token)} was issued by this workspace.")
+            self._tokens[key] = TokenInfo(**{**info.__dict__, "revoked": True})
+
+    def authenticate(self, token: str | None) -> TokenInfo:
+        if not token:
+            raise Unauthenticated(
+                "No access token: send 'Authorization: Bearer <token>' with a token issued by this workspace."
+            )
+        with self._lock:
+            info = self._tokens.get(token_hash(token))
+        if info is None:
+            raise Unauthenticated(f"Invalid access token ({fingerprint(token)}): this workspace did not issue it.")
+        if info.revoked:
+            raise Unauthenticated(f"Invalid access token ({info.fingerprint}): it has been revoked.")
+        if info.expires_at is not None and self.clock() >= info.expires_at:
+            raise Unauthenticated(f"Invalid access token ({info.fingerprint}): it has expired; get a new one.")
+        return info
+
+    def lookup(self, token: str) -> TokenInfo | None:
+        """The token's record whatever its state (for audit attribution), or None."""
+        with self._lock:
+            return self._tokens.get(token_hash(token))
+
+    # -- OAuth client credentials -------------------------------------------------------
+    def client_secret(self, principal: Principal) -> str:
+        if principal.application_id is None:
+            raise BadRequest(f"{principal.name} is a user; only service principals have OAuth client credentials.")
+        return self._client_secrets[principal.application_id]
+
+    def check_client(self, client_id: str, client_secret: str) -> Principal:
+        expected = self._client_secrets.get(client_id)
+        if expected is None or not secrets.compare_digest(expected.encode(), client_secret.encode()):
+            raise Unauthenticated("Invalid client credentials: unknown client_id or wrong client_secret.")
+        return self.find(client_id)

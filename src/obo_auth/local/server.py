@@ -1,0 +1,46 @@
+"""Runs an ASGI app with uvicorn in a background thread, on a loopback port (0: a free one)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import uvicorn
+
+_STARTUP_TIMEOUT_SECONDS = 30
+
+
+class BackgroundServer:
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind((host, port))
+        except OSError as exc:
+            self._socket.close()
+            raise OSError(f"Cannot listen on {host}:{port} ({exc.strerror}); choose another port or 0 for a free one.") from None
+        self.host, self.port = self._socket.getsockname()[:2]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True, name=f"obo-auth-server-{self.port}")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = threading.Event()
+        for _ in range(_STARTUP_TIMEOUT_SECONDS * 100):
+            if self._server.started or not self._thread.is_alive():
+                break
+            deadline.wait(0.01)
+        if not self._server.started:
+            self.stop()
+            raise RuntimeError(f"The local server on {self.url} did not start within {_STARTUP_TIMEOUT_SECONDS} s.")
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=_STARTUP_TIMEOUT_SECONDS)
+        self._socket.close()

@@ -1,0 +1,116 @@
+"""Vector search routes: endpoints, indexes and queries, in the shapes the vector-search client reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from obo_auth.local._base import BadRequest, endpoint_name, field, int_field, read_json, uc_name
+from obo_auth.local.handler import Call, api
+from obo_auth.local.vectorsearch.models import MAX_RESULTS, Index
+
+
+def _endpoint_json(name: str, call: Call) -> dict[str, Any]:
+    return {
+        "name": name,
+        "endpoint_type": "STANDARD",
+        "endpoint_status": {"state": "ONLINE"},
+        "num_indexes": len(call.state.vector_search.indexes(name)),
+    }
+
+
+def _index_json(index: Index, request: Request) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    return {
+        "name": index.name,
+        "endpoint_name": index.endpoint,
+        "index_type": "DELTA_SYNC",
+        "primary_key": index.primary_key,
+        "delta_sync_index_spec": {
+            "source_table": index.source_table or index.name,
+            "pipeline_type": "TRIGGERED",
+            # Managed embeddings: the source column is the text column (shared/API_SHAPES.md, section 6).
+            "embedding_source_columns": [
+                {"name": index.text_column, "embedding_model_endpoint_name": index.embedding_endpoint}
+            ],
+        },
+        # A full http:// URL: the M2M path of the client prepends https:// to schemeless ones.
+        "status": {"ready": True, "indexed_row_count": len(index.rows), "index_url": f"{base}/api/2.0/vector-search/indexes/{index.name}"},
+    }
+
+
+@api("vector-search.endpoints")
+async def list_endpoints(request: Request, call: Call) -> Response:
+    return JSONResponse({"endpoints": [_endpoint_json(n, call) for n in call.state.vector_search.endpoints]})
+
+
+@api("vector-search.endpoints")
+async def get_endpoint(request: Request, call: Call) -> Response:
+    name = call.state.vector_search.endpoint(endpoint_name(request.path_params["name"], "vector search endpoint"))
+    call.resource = f"vector_search_endpoint:{name}"
+    return JSONResponse(_endpoint_json(name, call))
+
+
+@api("vector-search.indexes")
+async def list_indexes(request: Request, call: Call) -> Response:
+    endpoint = request.path_params.get("name") or request.query_params.get("endpoint_name")
+    if endpoint is not None:
+        call.state.vector_search.endpoint(endpoint_name(endpoint, "vector search endpoint"))
+    # As in Unity Catalog, a listing shows only what the caller may read.
+    visible = [i for i in call.state.vector_search.indexes(endpoint) if call.can("SELECT", "index", i.name)]
+    return JSONResponse({"vector_indexes": [{"name": i.name, "endpoint_name": i.endpoint, "index_type": "DELTA_SYNC", "primary_key": i.primary_key} for i in visible]})
+
+
+def _readable_index(request: Request, call: Call) -> Index:
+    name = uc_name(request.path_params["name"], "vector search index")
+    index = call.state.vector_search.index(name)
+    call.require("SELECT", "index", index.name)
+    return index
+
+
+@api("vector-search.indexes")
+async def get_index(request: Request, call: Call) -> Response:
+    return JSONResponse(_index_json(_readable_index(request, call), request))
+
+
+@api("vector-search.indexes")
+async def query_index(request: Request, call: Call) -> Response:
+    # The vector-search client sends this as GET with a JSON body; the SDK as POST.
+    index = _readable_index(request, call)
+    body = await read_json(request)
+    columns = field(body, "columns", list)
+    if not columns or not all(isinstance(c, str) for c in columns):
+        raise BadRequest("Field 'columns' must be a non-empty array of column names.")
+    query_text = field(body, "query_text", str, None)
+    if query_text is None and body.get("query_vector") is not None:
+        raise BadRequest("The local workspace ranks lexically: send 'query_text' rather than 'query_vector'.")
+    filters_json = field(body, "filters_json", str, None)
+    result = call.state.vector_search.query(
+        index,
+        call.principal,
+        query_text=query_text,
+        columns=list(dict.fromkeys(columns)),
+        num_results=int_field(body, "num_results", 10, low=1, high=MAX_RESULTS),
+        filters_json=filters_json,
+    )
+    if result.hidden_by_row_filter:
+        call.reason += f"; row filter hid {result.hidden_by_row_filter} rows"
+    return JSONResponse(
+        {
+            "manifest": {"column_count": len(result.columns), "columns": [{"name": c} for c in result.columns]},
+            "result": {"row_count": len(result.rows), "data_array": result.rows},
+        }
+    )
+
+
+routes = [
+    Route("/api/2.0/vector-search/endpoints", list_endpoints, methods=["GET"]),
+    Route("/api/2.0/vector-search/endpoints/{name}", get_endpoint, methods=["GET"]),
+    Route("/api/2.0/vector-search/endpoints/{name}/indexes", list_indexes, methods=["GET"]),
+    Route("/api/2.0/vector-search/indexes", list_indexes, methods=["GET"]),
+    Route("/api/2.0/vector-search/indexes/{name}", get_index, methods=["GET"]),
+    Route("/api/2.0/vector-search/indexes/{name}/query", query_index, methods=["GET", "POST"]),
+]
