@@ -1,0 +1,32 @@
+"""obo_auth: on-behalf-of-user authentication for Databricks agents, pinned to each request."""
+
+from obo_auth.context import RequestContext, current_request
+from obo_auth.decorator import on_behalf_of_user
+from obo_auth.degrade import Degradation, degraded_note, degraded_outputs
+from obo_auth.errors import (
+    InvalidScopeError,
+    NoInvokerError,
+    OboAuthError,
+    OutsideRequestError,
+    RequestEndedError,
+    ResourceDeclarationError,
+    ToolUnavailableError,
+)
+from obo_auth.invoker import as_user
+
+__all__ = [
+    "Degradation",
+    "InvalidScopeError",
+    "NoInvokerError",
+    "OboAuthError",
+    "OutsideRequestError",
+    "RequestContext",
+    "RequestEndedError",
+    "ResourceDeclarationError",
+    "ToolUnavailableError",
+    "as_user",
+    "current_request",
+    "degraded_note",
+    "degraded_outputs",
+    "on_behalf_of_user",
+]

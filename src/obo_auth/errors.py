@@ -1,0 +1,41 @@
+"""obo_auth's exceptions: one tree rooted at :class:`OboAuthError`.
+
+Messages say what was wrong and what to do; none ever contains a token.
+"""
+
+from __future__ import annotations
+
+
+class OboAuthError(Exception):
+    """Base of every error obo_auth raises."""
+
+
+# -- request identity (context.py, invoker.py, credentials.py) ------------------------
+class OutsideRequestError(OboAuthError, RuntimeError):
+    """``current_request()`` was called outside a call decorated with ``@on_behalf_of_user``."""
+
+
+class NoInvokerError(OboAuthError, PermissionError):
+    """No end-user token for this request: obo_auth fails closed rather than act as anyone else."""
+
+
+class RequestEndedError(OboAuthError, PermissionError):
+    """A user-scoped client or tool was used after the request it belonged to had ended."""
+
+
+class ToolUnavailableError(OboAuthError, PermissionError):
+    """``req.require(...)`` could not build a tool with the invoker's access."""
+
+    def __init__(self, name: str, category: str, detail: str):
+        super().__init__(f"Tool {name!r} is unavailable to this user ({category.replace('_', ' ')}): {detail}")
+        self.name = name
+        self.category = category
+
+
+# -- declarations and logging (resources.py, policy.py) -------------------------------
+class ResourceDeclarationError(OboAuthError, ValueError):
+    """A resource declaration or resource list that cannot be logged."""
+
+
+class InvalidScopeError(OboAuthError, ValueError):
+    """An API scope the platform would refuse at deploy time."""

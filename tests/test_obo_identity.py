@@ -1,0 +1,230 @@
+"""Identity per request: the decorator, the request context, user and system clients.
+
+Against the local workspace over real HTTP; the serving runtime's token slot and the
+``mlflowserving`` module are in-process seams (pytest-mock). Concurrency lives in
+test_obo_concurrency.py; tools acting as the user in test_obo_tools.py.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import types
+
+import pytest
+from databricks.sdk import WorkspaceClient
+
+import obo_auth
+from obo_auth import NoInvokerError, OutsideRequestError, RequestEndedError
+
+
+@obo_auth.on_behalf_of_user
+def whoami() -> str:
+    return obo_auth.current_request().user_client.current_user.me().user_name
+
+
+@obo_auth.on_behalf_of_user
+def keep_user_client() -> WorkspaceClient:
+    return obo_auth.current_request().user_client
+
+
+def test_user_client_acts_as_the_invoker(workspace, invoker_token):
+    for user in ("alice", "bob", "carol"):
+        with obo_auth.as_user(invoker_token(workspace, user), host=workspace.url):
+            assert whoami() == f"{user}@example.com"
+    record = workspace.audit()[-1]
+    assert (record.principal, record.actor, record.path) == ("carol@example.com", "obo-agent", "/api/2.0/preview/scim/v2/Me")
+
+
+def test_current_request_outside_a_decorated_call_says_how_to_fix_it():
+    with pytest.raises(OutsideRequestError, match="on_behalf_of_user"):
+        obo_auth.current_request()
+
+
+def test_kept_user_client_fails_closed_and_never_acts_as_the_next_invoker(workspace, invoker_token):
+    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+        kept = keep_user_client()
+    before = len(workspace.audit())
+    with obo_auth.as_user(invoker_token(workspace, "bob"), host=workspace.url):
+        assert whoami() == "bob@example.com"
+        with pytest.raises(RequestEndedError, match="ended"):
+            kept.current_user.me()
+    # Only bob's own call reached the workspace: the kept client sent nothing at all.
+    assert [r.principal for r in workspace.audit()[before:]] == ["bob@example.com"]
+
+
+def test_outside_serving_without_an_invoker_fails_closed_even_with_a_developer_login(workspace, monkeypatch):
+    monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
+    monkeypatch.setenv("DATABRICKS_TOKEN", workspace.issue_token("carol"))  # the developer's own login
+    before = len(workspace.audit())
+    with pytest.raises(NoInvokerError, match="as_user"):
+        whoami()
+    assert workspace.audit()[before:] == []
+
+
+@pytest.fixture
+def serving(monkeypatch, workspace):
+    """Simulates the Model Serving process environment (not its HTTP): flags, host, slot."""
+    monkeypatch.setenv("IS_IN_DB_MODEL_SERVING_ENV", "true")
+    monkeypatch.setenv("DATABRICKS_MODEL_SERVING_HOST_URL", workspace.url)
+    slot = threading.main_thread().__dict__
+    yield slot
+    slot.pop("invokers_token", None)
+
+
+def test_in_serving_without_an_invoker_token_fails_closed(serving, workspace, monkeypatch):
+    client_id, client_secret = workspace.client_credentials("obo-agent")  # the agent's own identity is there...
+    monkeypatch.setenv("DATABRICKS_CLIENT_ID", client_id)
+    monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", client_secret)
+    with pytest.raises(NoInvokerError, match="no end-user token"):
+        whoami()  # ...and is never used in the user's place
+
+
+def test_in_serving_the_invoker_comes_from_the_main_thread_slot(serving, workspace, invoker_token):
+    serving["invokers_token"] = invoker_token(workspace, "carol")
+    assert whoami() == "carol@example.com"
+
+
+def test_in_serving_mlflowserving_is_read_before_the_main_thread_slot(serving, workspace, mocker, invoker_token):
+    serving["invokers_token"] = invoker_token(workspace, "carol")
+    runtime = types.ModuleType("mlflowserving.scoring_server.agent_utils")
+    runtime.fetch_obo_token = lambda: invoker_token(workspace, "alice")
+    for name in ("mlflowserving", "mlflowserving.scoring_server"):
+        mocker.patch.dict(sys.modules, {name: types.ModuleType(name)})
+    mocker.patch.dict(sys.modules, {"mlflowserving.scoring_server.agent_utils": runtime})
+    assert whoami() == "alice@example.com"
+
+
+def test_the_token_is_read_once_at_entry(serving, workspace, invoker_token):
+    """The runtime overwriting its one process-wide slot mid-request does not change who we act as."""
+
+    @obo_auth.on_behalf_of_user
+    def predict() -> list[str]:
+        client = obo_auth.current_request().user_client
+        first = client.current_user.me().user_name
+        serving["invokers_token"] = invoker_token(workspace, "bob")  # the next request arrives
+        return [first, client.current_user.me().user_name]
+
+    serving["invokers_token"] = invoker_token(workspace, "alice")
+    assert predict() == ["alice@example.com", "alice@example.com"]
+
+
+def test_system_client_is_the_agent_and_is_reused_while_the_environment_is_unchanged(workspace, monkeypatch, invoker_token):
+    client_id, client_secret = workspace.client_credentials("obo-agent")
+    monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
+    monkeypatch.setenv("DATABRICKS_CLIENT_ID", client_id)
+    monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", client_secret)
+
+    @obo_auth.on_behalf_of_user
+    def clients():
+        req = obo_auth.current_request()
+        return req.system_client, req.system_client.current_user.me().display_name, whoami_inner(req)
+
+    def whoami_inner(req):
+        return req.user_client.current_user.me().user_name
+
+    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+        first, agent, user = clients()
+        second, _, _ = clients()
+    assert (agent, user) == ("obo-agent", "alice@example.com")
+    assert first is second
+
+
+def test_system_client_follows_a_new_workspace(workspace, monkeypatch, invoker_token):
+    from obo_auth.local import LocalWorkspace
+
+    def system_me(ws):
+        client_id, client_secret = ws.client_credentials("obo-agent")
+        monkeypatch.setenv("DATABRICKS_HOST", ws.url)
+        monkeypatch.setenv("DATABRICKS_CLIENT_ID", client_id)
+        monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", client_secret)
+
+        @obo_auth.on_behalf_of_user
+        def predict():
+            return obo_auth.current_request().system_client.current_user.me().display_name
+
+        with obo_auth.as_user(invoker_token(ws, "alice"), host=ws.url):
+            return predict()
+
+    assert system_me(workspace) == "obo-agent"
+    with LocalWorkspace() as other:
+        assert system_me(other) == "obo-agent"
+        assert other.audit()[-1].principal == "obo-agent"
+
+
+def test_no_round_trip_to_build_clients_per_request(workspace, monkeypatch, invoker_token):
+    client_id, client_secret = workspace.client_credentials("obo-agent")
+    monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
+    monkeypatch.setenv("DATABRICKS_CLIENT_ID", client_id)
+    monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", client_secret)
+
+    @obo_auth.on_behalf_of_user
+    def predict():
+        req = obo_auth.current_request()
+        req.system_client  # built (or reused) but not called
+        return req.user_client.current_user.me().user_name
+
+    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+        predict()  # warm: host metadata and the system client resolved once per process
+        before = len(workspace.audit())
+        for _ in range(5):
+            predict()
+    assert [r.path for r in workspace.audit()[before:]] == ["/api/2.0/preview/scim/v2/Me"] * 5
+
+
+def test_a_stream_keeps_its_context_until_exhausted_and_drops_it_after(workspace, invoker_token):
+    seen = []
+
+    @obo_auth.on_behalf_of_user
+    def predict_stream():
+        req = obo_auth.current_request()
+        for _ in range(3):
+            seen.append(req.user_client)
+            yield req.user_client.current_user.me().user_name
+
+    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+        stream = predict_stream()
+    # Iterated after the as_user block, as a server iterates a response: still alice's stream.
+    first = next(stream)
+    with pytest.raises(OutsideRequestError):
+        obo_auth.current_request()  # the consumer never sees the stream's context
+    assert [first, *stream] == ["alice@example.com"] * 3
+    with pytest.raises(RequestEndedError):
+        seen[0].current_user.me()
+
+
+def test_a_stream_closed_early_ends_its_context(workspace, invoker_token):
+    @obo_auth.on_behalf_of_user
+    def predict_stream():
+        req = obo_auth.current_request()
+        while True:
+            yield req
+
+    with obo_auth.as_user(invoker_token(workspace, "bob"), host=workspace.url):
+        stream = predict_stream()
+        req = next(stream)
+        assert req.active
+        stream.close()
+    assert not req.active
+    with pytest.raises(RequestEndedError):
+        req.user_client.current_user.me()
+
+
+def test_a_stream_without_an_invoker_fails_at_the_call_not_at_the_first_chunk():
+    @obo_auth.on_behalf_of_user
+    def predict_stream():
+        yield "never"
+
+    with pytest.raises(NoInvokerError):
+        predict_stream()
+
+
+def test_async_functions_run_as_their_invoker(workspace, invoker_token):
+    import asyncio
+
+    @obo_auth.on_behalf_of_user
+    async def predict():
+        return obo_auth.current_request().user_client.current_user.me().user_name
+
+    with obo_auth.as_user(invoker_token(workspace, "carol"), host=workspace.url):
+        assert asyncio.run(predict()) == "carol@example.com"
