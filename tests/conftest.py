@@ -7,6 +7,18 @@ import pytest
 from obo_auth.local import LocalWorkspace
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_store(tmp_path_factory):
+    """Traces and logged models go to a throwaway file store, not ./mlflow.db.
+
+    (mlflow's default sqlite store spends ~15 s creating its tables on first use.)
+    """
+    uri = (tmp_path_factory.mktemp("mlruns")).as_uri()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        yield uri
+
+
 @pytest.fixture(scope="module")
 def workspace():
     with LocalWorkspace() as ws:

@@ -1,0 +1,183 @@
+"""Tools built with ``req.user_client`` really act as the invoker, proven by the audit log.
+
+Real clients over real HTTP: databricks_langchain / databricks_openai retriever tools, the
+vector-search client, DatabricksOpenAI. Degradation follows the user. Sibling:
+test_obo_identity.py for the clients themselves.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import openai
+import pytest
+from databricks.ai_search.client import VectorSearchClient
+from databricks_langchain import VectorSearchRetrieverTool as LangchainRetriever
+from databricks_openai import DatabricksOpenAI
+from databricks_openai import VectorSearchRetrieverTool as OpenAIRetriever
+
+import obo_auth
+from obo_auth import RequestEndedError, ToolUnavailableError
+
+INDEX = "main.docs.handbook_index"
+QUESTION = "parental leave salary"
+VECTOR_SEARCH_PATHS = ("/api/2.0/vector-search/", "/api/2.1/unity-catalog/", "/api/2.0/serving-endpoints/")
+
+
+def langchain_tool(req):
+    return LangchainRetriever(
+        index_name=INDEX, workspace_client=req.user_client, columns=["id", "chunk", "doc_uri", "audience"], doc_uri="doc_uri"
+    )
+
+
+def openai_tool(req):
+    return OpenAIRetriever(index_name=INDEX, workspace_client=req.user_client, columns=["id", "chunk", "doc_uri", "audience"], doc_uri="doc_uri")
+
+
+@obo_auth.on_behalf_of_user
+def retrieve_langchain(question: str):
+    req = obo_auth.current_request()
+    tool = req.optional("handbook", lambda: langchain_tool(req))
+    docs = tool._vector_store.similarity_search(question, k=10) if tool else []
+    return [d.metadata["audience"] for d in docs], obo_auth.degraded_note(req.degraded), obo_auth.degraded_outputs(req.degraded)
+
+
+@obo_auth.on_behalf_of_user
+def retrieve_openai(question: str):
+    req = obo_auth.current_request()
+    tool = req.optional("handbook", lambda: openai_tool(req))
+    docs = tool.execute(query=question) if tool else []
+    return [d["metadata"]["audience"] for d in docs], req.degraded
+
+
+def _calls_since(workspace, before):
+    return [r for r in workspace.audit()[before:] if r.path.startswith(VECTOR_SEARCH_PATHS)]
+
+
+@pytest.mark.parametrize("retrieve", [retrieve_langchain, retrieve_openai], ids=["langchain", "openai"])
+def test_retriever_tools_act_as_the_invoker_and_degradation_follows_the_user(workspace, invoker_token, retrieve):
+    results = {}
+    for user in ("alice", "bob", "carol"):
+        before = len(workspace.audit())
+        with obo_auth.as_user(invoker_token(workspace, user), host=workspace.url):
+            results[user] = retrieve(QUESTION)
+        calls = _calls_since(workspace, before)
+        assert calls, "the tool made no calls"
+        assert {(r.principal, r.actor) for r in calls} == {(f"{user}@example.com", "obo-agent")}
+    alice, bob, carol = (results[u][0] for u in ("alice", "bob", "carol"))
+    assert "hr" in alice
+    assert bob == []
+    assert 0 < len(carol) < len(alice) and "hr" not in carol
+    assert results["alice"][1] is None if retrieve is retrieve_langchain else results["alice"][1] == []
+
+
+def test_degraded_note_and_outputs_say_what_the_user_could_not_use(workspace, invoker_token):
+    with obo_auth.as_user(invoker_token(workspace, "bob"), host=workspace.url):
+        _, note, outputs = retrieve_langchain(QUESTION)
+    assert note == "I could not use: handbook (you do not have permission)."
+    assert outputs == {"unavailable_tools": [{"name": "handbook", "reason": "permission_denied"}]}
+
+
+def test_missing_scope_degrades_as_scope_missing(workspace):
+    token = workspace.issue_token("alice", scopes=["serving.serving-endpoints"], actor="obo-agent")
+    with obo_auth.as_user(token, host=workspace.url):
+        _, note, outputs = retrieve_langchain(QUESTION)
+    assert outputs["unavailable_tools"] == [{"name": "handbook", "reason": "scope_missing"}]
+    assert "API scope" in note
+
+
+def test_require_and_strict_fail_loudly(workspace, invoker_token):
+    @obo_auth.on_behalf_of_user
+    def required():
+        req = obo_auth.current_request()
+        return req.require("handbook", lambda: langchain_tool(req))
+
+    @obo_auth.on_behalf_of_user(strict=True)
+    def strict():
+        req = obo_auth.current_request()
+        return req.optional("handbook", lambda: langchain_tool(req))
+
+    with obo_auth.as_user(invoker_token(workspace, "bob"), host=workspace.url):
+        for predict in (required, strict):
+            with pytest.raises(ToolUnavailableError, match="handbook.*permission denied") as raised:
+                predict()
+            assert raised.value.category == "permission_denied"
+
+
+def test_programming_errors_are_not_degradation(workspace, invoker_token):
+    @obo_auth.on_behalf_of_user
+    def predict():
+        req = obo_auth.current_request()
+        return req.optional("handbook", lambda: LangchainRetriever(index_name="not-a-uc-name", workspace_client=req.user_client))
+
+    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+        with pytest.raises(Exception) as raised:
+            predict()
+    assert not isinstance(raised.value, ToolUnavailableError)
+
+
+def test_tools_never_read_the_process_wide_slot(workspace, invoker_token, monkeypatch):
+    """In serving, with bob's token in the runtime's slot, alice's request still queries as alice."""
+    monkeypatch.setenv("IS_IN_DB_MODEL_SERVING_ENV", "true")
+    monkeypatch.setenv("DATABRICKS_MODEL_SERVING_HOST_URL", workspace.url)
+    slot = threading.main_thread().__dict__
+    slot["invokers_token"] = invoker_token(workspace, "bob")
+    try:
+        before = len(workspace.audit())
+        with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+            audiences, _, _ = retrieve_langchain(QUESTION)
+    finally:
+        slot.pop("invokers_token", None)
+    assert "hr" in audiences
+    assert {r.principal for r in _calls_since(workspace, before)} == {"alice@example.com"}
+
+
+def test_vector_search_client_built_from_the_user_client(workspace, invoker_token):
+    @obo_auth.on_behalf_of_user
+    def predict():
+        config = obo_auth.current_request().user_client.config
+        client = VectorSearchClient(workspace_url=config.host, personal_access_token=config.token, disable_notice=True)
+        return client.get_index(index_name=INDEX).similarity_search(query_text=QUESTION, columns=["id", "audience"], num_results=10)
+
+    before = len(workspace.audit())
+    with obo_auth.as_user(invoker_token(workspace, "carol"), host=workspace.url):
+        result = predict()
+    assert result["result"]["row_count"] > 0
+    assert {r.principal for r in _calls_since(workspace, before)} == {"carol@example.com"}
+
+
+def test_databricks_openai_acts_as_the_invoker_and_fails_closed_when_kept(workspace, invoker_token):
+    @obo_auth.on_behalf_of_user
+    def predict():
+        client = DatabricksOpenAI(workspace_client=obo_auth.current_request().user_client)
+        answer = client.chat.completions.create(model="chat-model", messages=[{"role": "user", "content": "hi"}])
+        return client, answer.choices[0].message.content
+
+    before = len(workspace.audit())
+    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+        kept, content = predict()
+    assert content
+    assert [r.principal for r in workspace.audit()[before:]] == ["alice@example.com"]
+    before = len(workspace.audit())
+    # openai reports any failure to build a request as a connection error; the cause is ours.
+    with pytest.raises(openai.APIConnectionError) as raised:
+        kept.chat.completions.create(model="chat-model", messages=[{"role": "user", "content": "hi"}])
+    assert isinstance(raised.value.__cause__, RequestEndedError)
+    assert workspace.audit()[before:] == []
+
+
+def test_a_kept_tool_still_acts_only_as_its_own_user(workspace, invoker_token):
+    """The pat branch copies the token: a kept tool is the residual risk SECURITY.md names.
+    It can never act as the next invoker, only as the user it was built for."""
+
+    @obo_auth.on_behalf_of_user
+    def build():
+        req = obo_auth.current_request()
+        return req.require("handbook", lambda: langchain_tool(req))
+
+    with obo_auth.as_user(invoker_token(workspace, "carol"), host=workspace.url):
+        kept = build()
+    before = len(workspace.audit())
+    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+        kept._vector_store.similarity_search(QUESTION, k=10)
+    assert {r.principal for r in _calls_since(workspace, before)} == {"carol@example.com"}
