@@ -4,6 +4,7 @@ from obo_auth.context import RequestContext, current_request
 from obo_auth.decorator import on_behalf_of_user
 from obo_auth.degrade import Degradation, degraded_note, degraded_outputs
 from obo_auth.errors import (
+    ArgumentTypeError,
     InvalidScopeError,
     NoInvokerError,
     OboAuthError,
@@ -13,9 +14,37 @@ from obo_auth.errors import (
     ToolUnavailableError,
 )
 from obo_auth.invoker import as_user
+from obo_auth.policy import auth_policy, log_model
+from obo_auth.resources import (
+    RESOURCE_SCOPES,
+    GenieSpace,
+    ResourceDeclaration,
+    ServingEndpoint,
+    SqlWarehouse,
+    UCConnection,
+    UCFunction,
+    UCTable,
+    VectorSearchIndex,
+    required_scopes,
+    validate_scopes,
+)
 
 __all__ = [
+    "RESOURCE_SCOPES",
+    "ArgumentTypeError",
     "Degradation",
+    "GenieSpace",
+    "ResourceDeclaration",
+    "ServingEndpoint",
+    "SqlWarehouse",
+    "UCConnection",
+    "UCFunction",
+    "UCTable",
+    "VectorSearchIndex",
+    "auth_policy",
+    "log_model",
+    "required_scopes",
+    "validate_scopes",
     "InvalidScopeError",
     "NoInvokerError",
     "OboAuthError",

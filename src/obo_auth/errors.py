@@ -39,3 +39,8 @@ class ResourceDeclarationError(OboAuthError, ValueError):
 
 class InvalidScopeError(OboAuthError, ValueError):
     """An API scope the platform would refuse at deploy time."""
+
+
+class ArgumentTypeError(OboAuthError, TypeError):
+    """An argument of the wrong kind: a string or an mlflow resource where a declaration belongs,
+    a class where an agent instance belongs, or ``auth_policy=`` beside declarations."""
