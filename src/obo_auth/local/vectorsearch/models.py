@@ -84,6 +84,7 @@ class VectorSearchBackend:
         columns: list[str],
         num_results: int,
         filters_json: str | None,
+        score_threshold: float | None = None,
     ) -> QueryResult:
         unknown = [c for c in columns if c not in index.columns]
         if unknown:
@@ -96,6 +97,9 @@ class VectorSearchBackend:
         else:
             scores = bm25_scores(query_text, [str(r.get(index.text_column) or "") for r in candidates])
             ranked = [(s, r) for s, r in zip(scores, candidates) if s > 0]
-        ranked.sort(key=lambda pair: (-pair[0], str(pair[1][index.primary_key])))
+        if score_threshold is not None:
+            ranked = [(s, r) for s, r in ranked if s >= score_threshold]
+        # Ties break on the primary key's own order (seeds give it one type), so 2 sorts before 10.
+        ranked.sort(key=lambda pair: (-pair[0], pair[1][index.primary_key]))
         rows = [[r.get(c) for c in columns] + [round(s, 6)] for s, r in ranked[:num_results]]
         return QueryResult(columns=[*columns, "score"], rows=rows, hidden_by_row_filter=hidden)

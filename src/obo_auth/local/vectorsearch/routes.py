@@ -8,9 +8,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from obo_auth.local._base import BadRequest, endpoint_name, field, int_field, read_json, uc_name
+from obo_auth.local._base import BadRequest, NotFound, endpoint_name, field, int_field, read_json, uc_name
 from obo_auth.local.handler import Call, api
 from obo_auth.local.vectorsearch.models import MAX_RESULTS, Index
+
+# Every query type ranks the same way here: lexically (see ranking.py).
+_QUERY_TYPES = {"ANN", "HYBRID", "FULL_TEXT"}
+# Body fields of the client's similarity_search that the local workspace cannot honour.
+_UNSUPPORTED_QUERY_FIELDS = ("filter_string", "reranker", "columns_to_rerank", "sort_columns", "facets", "query_columns")
 
 
 def _endpoint_json(name: str, call: Call) -> dict[str, Any]:
@@ -37,8 +42,15 @@ def _index_json(index: Index, request: Request) -> dict[str, Any]:
                 {"name": index.text_column, "embedding_model_endpoint_name": index.embedding_endpoint}
             ],
         },
-        # A full http:// URL: the M2M path of the client prepends https:// to schemeless ones.
-        "status": {"ready": True, "indexed_row_count": len(index.rows), "index_url": f"{base}/api/2.0/vector-search/indexes/{index.name}"},
+        "status": {
+            "ready": True,
+            # index.wait_until_ready() reads detailed_state and fails without it.
+            "detailed_state": "ONLINE_NO_PENDING_UPDATE",
+            "message": "Index is online.",
+            "indexed_row_count": len(index.rows),
+            # A full http:// URL: the M2M path of the client prepends https:// to schemeless ones.
+            "index_url": f"{base}/api/2.0/vector-search/indexes/{index.name}",
+        },
     }
 
 
@@ -68,6 +80,11 @@ def _readable_index(request: Request, call: Call) -> Index:
     name = uc_name(request.path_params["name"], "vector search index")
     index = call.state.vector_search.index(name)
     call.require("SELECT", "index", index.name)
+    # The client's get_index(endpoint_name=...) addresses the index under its endpoint;
+    # checked after the grant so only readers learn which endpoint serves it.
+    endpoint = request.path_params.get("endpoint")
+    if endpoint is not None and endpoint != index.endpoint:
+        raise NotFound(f"Vector search index '{name}' is not on endpoint '{endpoint[:80]}'; it is on '{index.endpoint}'.")
     return index
 
 
@@ -87,14 +104,26 @@ async def query_index(request: Request, call: Call) -> Response:
     query_text = field(body, "query_text", str, None)
     if query_text is None and body.get("query_vector") is not None:
         raise BadRequest("The local workspace ranks lexically: send 'query_text' rather than 'query_vector'.")
-    filters_json = field(body, "filters_json", str, None)
+    # Refuse what would change the answer rather than silently ignore it (a dropped filter
+    # would hand back rows the caller asked to exclude).
+    unsupported = [f for f in _UNSUPPORTED_QUERY_FIELDS if body.get(f) not in (None, [], {}, "")]
+    if unsupported:
+        raise BadRequest(
+            f"The local workspace does not support {unsupported} in a query (a standard endpoint takes "
+            "filters as a dict, i.e. filters_json); supported: query_text, columns, num_results, filters_json, "
+            "score_threshold, query_type."
+        )
+    query_type = field(body, "query_type", str, "ANN")
+    if query_type.upper() not in _QUERY_TYPES:
+        raise BadRequest(f"Field 'query_type' must be one of {sorted(_QUERY_TYPES)}, got {query_type[:40]!r}.")
     result = call.state.vector_search.query(
         index,
         call.principal,
         query_text=query_text,
         columns=list(dict.fromkeys(columns)),
         num_results=int_field(body, "num_results", 10, low=1, high=MAX_RESULTS),
-        filters_json=filters_json,
+        filters_json=field(body, "filters_json", str, None),
+        score_threshold=field(body, "score_threshold", (int, float), None),
     )
     if result.hidden_by_row_filter:
         call.reason += f"; row filter hid {result.hidden_by_row_filter} rows"
@@ -111,6 +140,7 @@ routes = [
     Route("/api/2.0/vector-search/endpoints/{name}", get_endpoint, methods=["GET"]),
     Route("/api/2.0/vector-search/endpoints/{name}/indexes", list_indexes, methods=["GET"]),
     Route("/api/2.0/vector-search/indexes", list_indexes, methods=["GET"]),
+    Route("/api/2.0/vector-search/endpoints/{endpoint}/indexes/{name}", get_index, methods=["GET"]),
     Route("/api/2.0/vector-search/indexes/{name}", get_index, methods=["GET"]),
     Route("/api/2.0/vector-search/indexes/{name}/query", query_index, methods=["GET", "POST"]),
 ]
