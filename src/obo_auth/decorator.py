@@ -62,6 +62,14 @@ def _steps(context: RequestContext, generator: Iterator[Any]) -> Iterator[Any]:
 
 
 def _wrap(function: F, strict: bool) -> F:
+    wrapper = _wrapper(function, strict)
+    # Lets local serving tell an obo_auth agent (safe to serve concurrently) from one that
+    # reads the runtime's process-wide token slot itself (served one request at a time).
+    wrapper.__obo_auth_on_behalf_of_user__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _wrapper(function: F, strict: bool) -> F:
     if inspect.isasyncgenfunction(function):
 
         @functools.wraps(function)

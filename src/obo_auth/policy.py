@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from obo_auth.errors import ArgumentTypeError, ResourceDeclarationError
+from obo_auth.errors import ArgumentTypeError, NoInvokerError, ResourceDeclarationError
 from obo_auth.resources import ResourceDeclaration, check_declarations, required_scopes, validate_scopes
 
 if TYPE_CHECKING:
@@ -89,7 +89,15 @@ def log_model(
     import mlflow.pyfunc
 
     kwargs = _ship_obo_auth(mlflow_kwargs, _pin(_installed()))
-    return mlflow.pyfunc.log_model(name=name, python_model=python_model, auth_policy=policy, **kwargs)
+    try:
+        return mlflow.pyfunc.log_model(name=name, python_model=python_model, auth_policy=policy, **kwargs)
+    except NoInvokerError as error:
+        # mlflow calls a ChatAgent's predict once while saving it, to validate its output.
+        raise NoInvokerError(
+            "mlflow runs a ChatAgent's predict once while logging it, and an obo_auth agent will not run as "
+            "nobody: log it inside `with obo_auth.as_user(token, host=...):` with a real user's token "
+            "(locally: LocalWorkspace.issue_token)."
+        ) from error
 
 
 def _check_one_identity_each(resources: tuple[ResourceDeclaration, ...]) -> None:
