@@ -1,4 +1,5 @@
-"""Serving endpoint routes: list/get, invocations, and the OpenAI-compatible chat completions route."""
+"""Serving endpoint routes: list/get, invocations, and the OpenAI-compatible chat completions and
+embeddings routes (what DatabricksOpenAI calls, with the endpoint name as ``model``)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ def _endpoint_json(endpoint: ServingEndpoint) -> dict[str, Any]:
 
 
 def _queryable(call: Call, name: str) -> ServingEndpoint:
+    # Named in the audit record before the lookup, so a 404 still says what was asked for.
+    call.resource = f"serving_endpoint:{name[:120]}"
     endpoint = call.state.serving.endpoint(endpoint_name(name, "serving endpoint"))
     call.require("CAN_QUERY", "serving_endpoint", endpoint.name)
     return endpoint
@@ -51,7 +54,7 @@ async def invocations(request: Request, call: Call) -> Response:
     endpoint = _queryable(call, request.path_params["name"])
     body = await read_json(request)
     if endpoint.kind == "embedding":
-        return JSONResponse(_embeddings(endpoint, body))
+        return JSONResponse(_embeddings(endpoint, body), headers={"served-model-name": endpoint.name})
     return _chat(endpoint, body)
 
 
@@ -62,6 +65,15 @@ async def chat_completions(request: Request, call: Call) -> Response:
     if endpoint.kind != "chat":
         raise BadRequest(f"Serving endpoint '{endpoint.name}' serves {endpoint.task}, not chat completions.")
     return _chat(endpoint, body)
+
+
+@api("serving.endpoints")
+async def embeddings(request: Request, call: Call) -> Response:
+    body = await read_json(request)
+    endpoint = _queryable(call, field(body, "model", str))
+    if endpoint.kind != "embedding":
+        raise BadRequest(f"Serving endpoint '{endpoint.name}' serves {endpoint.task}, not embeddings.")
+    return JSONResponse(_embeddings(endpoint, body), headers={"served-model-name": endpoint.name})
 
 
 def _embeddings(endpoint: ServingEndpoint, body: dict[str, Any]) -> dict[str, Any]:
@@ -81,14 +93,19 @@ def _chat(endpoint: ServingEndpoint, body: dict[str, Any]) -> Response:
     messages = field(body, "messages", list)
     if not messages or not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
         raise BadRequest("Field 'messages' must be a non-empty array of objects with a 'role'.")
+    if field(body, "n", int, 1) != 1:  # rather than silently answering with fewer choices than asked for
+        raise BadRequest(f"Serving endpoint '{endpoint.name}' answers with one choice; send n=1 or leave n out.")
     tools = field(body, "tools", list, None)
-    reply = chat_model.respond(messages, tools)
+    reply = chat_model.respond(messages, tools, body.get("tool_choice"))
     completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
-    if field(body, "stream", bool, False):
-        return StreamingResponse(_sse(completion_id, endpoint.name, reply), media_type="text/event-stream")
-    finish_reason = "tool_calls" if reply.get("tool_calls") else "stop"
     prompt_tokens = sum(len(chat_model.text_of(m.get("content")).split()) for m in messages)
     completion_tokens = len((reply.get("content") or "").split())
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    if field(body, "stream", bool, False):
+        return StreamingResponse(
+            _sse(completion_id, endpoint.name, reply, usage), media_type="text/event-stream", headers={"served-model-name": endpoint.name}
+        )
+    finish_reason = "tool_calls" if reply.get("tool_calls") else "stop"
     return JSONResponse(
         {
             "id": completion_id,
@@ -96,22 +113,19 @@ def _chat(endpoint: ServingEndpoint, body: dict[str, Any]) -> Response:
             "created": int(time.time()),
             "model": endpoint.name,
             "choices": [{"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", **reply}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+            "usage": usage,
         },
         headers={"served-model-name": endpoint.name},
     )
 
 
-def _sse(completion_id: str, model: str, reply: dict[str, Any]) -> Iterator[str]:
+def _sse(completion_id: str, model: str, reply: dict[str, Any], usage: dict[str, int]) -> Iterator[str]:
+    def event(choices: list[dict[str, Any]], **extra: Any) -> str:
+        payload = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model, "choices": choices}
+        return f"data: {json.dumps({**payload, **extra})}\n\n"
+
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
-        payload = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-        }
-        return f"data: {json.dumps(payload)}\n\n"
+        return event([{"index": 0, "delta": delta, "finish_reason": finish_reason}])
 
     yield chunk({"role": "assistant", "content": ""})
     if reply.get("tool_calls"):
@@ -123,6 +137,10 @@ def _sse(completion_id: str, model: str, reply: dict[str, Any]) -> Iterator[str]
         for i, word in enumerate(words):
             yield chunk({"content": word if i == 0 else " " + word})
         yield chunk({}, "stop")
+    # Usage comes last in a chunk of its own with no choices: ChatDatabricks (stream_usage=True by
+    # default, without asking via stream_options) reads it from there; on a chunk that also has
+    # choices it would count the tokens twice.
+    yield event([], usage=usage)
     yield "data: [DONE]\n\n"
 
 
@@ -130,5 +148,6 @@ routes = [
     Route("/api/2.0/serving-endpoints", list_endpoints, methods=["GET"]),
     Route("/api/2.0/serving-endpoints/{name}", get_endpoint, methods=["GET"]),
     Route("/serving-endpoints/chat/completions", chat_completions, methods=["POST"]),
+    Route("/serving-endpoints/embeddings", embeddings, methods=["POST"]),
     Route("/serving-endpoints/{name}/invocations", invocations, methods=["POST"]),
 ]
