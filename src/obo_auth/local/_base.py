@@ -17,9 +17,13 @@ from starlette.responses import JSONResponse
 MAX_BODY_BYTES = 1024 * 1024
 
 # Unity Catalog three-level names: catalog.schema.name, each part a plain identifier.
-_UC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$")
+# The seed schema uses the same patterns, so every seeded name is reachable over HTTP.
+UC_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$"
 # Serving and vector-search endpoint names: letters, digits, dashes and underscores.
-_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+ENDPOINT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+# fullmatch, not match: Python's "$" also matches before a trailing newline.
+_UC_NAME = re.compile(UC_NAME_PATTERN)
+_ENDPOINT_NAME = re.compile(ENDPOINT_NAME_PATTERN)
 
 
 class ApiError(Exception):
@@ -75,19 +79,36 @@ async def read_json(request: Request, *, required: bool = True) -> dict[str, Any
         if required:
             raise MalformedRequest("The request body is empty; send a JSON object.")
         return {}
-    try:
-        parsed = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedRequest(f"The request body is not valid JSON ({_short(exc)}); send a JSON object.") from None
+    parsed = parse_json(body, "The request body")
     if not isinstance(parsed, dict):
         raise MalformedRequest(f"The request body must be a JSON object, not {_json_type(parsed)}.")
     return parsed
 
 
-async def read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+def parse_json(text: str | bytes, what: str) -> Any:
+    """``json.loads``, or a 400 that names ``what`` was not JSON.
+
+    Besides JSONDecodeError, json.loads raises a plain ValueError for integers over Python's
+    4300-digit limit and RecursionError for deeply nested arrays: all are the client's fault.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise MalformedRequest(f"{what} is nested too deeply to parse; send a flatter JSON value.") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors too
+        raise MalformedRequest(f"{what} is not valid JSON ({_short(exc)}).") from None
+
+
+def reject_declared_oversize(request: Request) -> None:
+    """A 400 before anything else when Content-Length already says the body is too large."""
+    declared = request.headers.get("content-length", "")
+    # isascii: str.isdigit() is also true for digits such as '²' that int() refuses.
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BadRequest(_too_large(int(declared)), error_code="REQUEST_ENTITY_TOO_LARGE")
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, at most MAX_BODY_BYTES of it (a chunked body declares no length up front)."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -141,7 +162,7 @@ def query_int(request: Request, name: str, default: int, *, low: int, high: int)
 
 def uc_name(name: str, what: str) -> str:
     """A Unity Catalog ``catalog.schema.name``, or a 400 that shows the expected form."""
-    if not _UC_NAME.match(name):
+    if not _UC_NAME.fullmatch(name):
         raise BadRequest(
             f"Invalid {what} name {name[:120]!r}: expected a three-level name 'catalog.schema.name' "
             "of letters, digits, '_' and '-'."
@@ -150,7 +171,7 @@ def uc_name(name: str, what: str) -> str:
 
 
 def endpoint_name(name: str, what: str) -> str:
-    if not _ENDPOINT_NAME.match(name):
+    if not _ENDPOINT_NAME.fullmatch(name):
         raise BadRequest(
             f"Invalid {what} name {name[:120]!r}: use 1-63 letters, digits, '-' and '_', starting with a letter or digit."
         )

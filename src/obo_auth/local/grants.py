@@ -38,6 +38,12 @@ class GrantsBackend:
     def __init__(self, grants: list[Grant]):
         self._grants = list(grants)
 
+    def add(self, grant: Grant) -> None:
+        self._grants.append(grant)
+
+    def any_on(self, securable_type: str, securable: str) -> bool:
+        return any((g.securable_type, g.securable) == (securable_type, securable) for g in self._grants)
+
     def check(self, principal: Principal, privilege: str, securable_type: str, securable: str) -> str | None:
         """Why ``principal`` holds ``privilege`` on the securable, or None when it does not."""
         for grant in self._grants:

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from obo_auth.local._base import ApiError, PermissionDenied
+from obo_auth.local._base import ApiError, PermissionDenied, reject_declared_oversize
 from obo_auth.local.api_scopes import API_SCOPES
 from obo_auth.local.audit import AuditRecord
 from obo_auth.local.identity.models import Principal, TokenInfo
@@ -51,10 +51,17 @@ class Call:
 
 
 Handler = Callable[[Request, Call], Awaitable[Response]]
+ErrorRenderer = Callable[[ApiError], Response]
 
 
-def api(family: str | None, *, authenticated: bool = True) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wraps a route handler. ``family`` names its row in API_SCOPES; None needs no scope."""
+def api(
+    family: str | None, *, authenticated: bool = True, render_error: ErrorRenderer = ApiError.to_response
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wraps a route handler. ``family`` names its row in API_SCOPES; None needs no scope.
+
+    ``render_error`` turns every error of the route into its response, so a route with
+    another error shape (the OAuth token endpoint) keeps it for all errors, even a 500.
+    """
     required_scope = API_SCOPES[family].scope if family else None
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -64,20 +71,19 @@ def api(family: str | None, *, authenticated: bool = True) -> Callable[[Handler]
             bearer = _bearer(request)
             call = Call(state, None)
             try:
+                # Size first, as a front end would: an oversized request is refused unread.
+                reject_declared_oversize(request)
                 if authenticated:
                     call.token = state.identity.authenticate(bearer)
                     if required_scope and not call.token.allows(required_scope):
                         raise _invalid_scope(request, required_scope, call.token)
                 response = await handler(request, call)
             except ApiError as error:
-                response = error.to_response()
+                response = render_error(error)
                 call.reason = error.message
             except Exception:  # never a traceback on the wire; the log has it (and no token)
                 logger.exception("local workspace: unexpected error in %s %s", request.method, request.url.path)
-                response = JSONResponse(
-                    {"error_code": "INTERNAL_ERROR", "message": "The local workspace failed unexpectedly; see its log."},
-                    status_code=500,
-                )
+                response = render_error(ApiError("The local workspace failed unexpectedly; see its log."))
                 call.reason = "internal error"
             state.audit.append(_record(state, request, call, bearer, response.status_code))
             return response

@@ -12,7 +12,9 @@ _STARTUP_TIMEOUT_SECONDS = 30
 
 class BackgroundServer:
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without
+        # it every response waits ~40 ms for the client's delayed ACK.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._socket.bind((host, port))

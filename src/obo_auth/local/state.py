@@ -10,15 +10,13 @@ from collections.abc import Callable
 
 from obo_auth.local.audit import AuditLog
 from obo_auth.local.grants import Grant, GrantsBackend
-from obo_auth.local.identity.models import ALL_USERS_GROUP, IdentityBackend, Principal
+from obo_auth.local.identity.models import ADMIN_NAME, ADMINS_GROUP, ALL_USERS_GROUP, IdentityBackend, Principal
 from obo_auth.local.seed import IndexSeed, Seed, ServicePrincipalSeed
 from obo_auth.local.serving.models import ServingBackend, ServingEndpoint
 from obo_auth.local.vectorsearch.models import Index, RowFilter, VectorSearchBackend
 
 # Each workspace in a process gets its own id, as real workspaces do.
 _workspace_ids = itertools.count(1_000_000_000_000_001)
-
-ADMIN_NAME = "workspace-admin"
 
 
 class WorkspaceState:
@@ -32,9 +30,20 @@ class WorkspaceState:
         self.vector_search = VectorSearchBackend([e.name for e in seed.vector_search_endpoints], [_index(i) for i in seed.indexes])
         self.serving = ServingBackend([ServingEndpoint(e.name, e.kind) for e in seed.serving_endpoints])
         self.audit = AuditLog()
+        # Unambiguous: seeds may not declare the reserved name (seed.RESERVED_NAMES).
         self.admin = self.identity.find(ADMIN_NAME)
         # The workspace's own admin credential: only it may call the admin API.
         self.admin_token = self.identity.issue(self.admin)
+
+    def register_agent_endpoint(self, name: str) -> bool:
+        """Declares an agent served by obo_auth's local serving; True if it was not in the seed.
+
+        Every identity may query it unless the seed already grants something on it.
+        """
+        created = self.serving.add(ServingEndpoint(name, "agent"))
+        if not self.grants.any_on("serving_endpoint", name):
+            self.grants.add(Grant(ALL_USERS_GROUP, "CAN_QUERY", "serving_endpoint", name))
+        return created
 
 
 def _principals(seed: Seed) -> tuple[list[Principal], dict[str, str]]:
@@ -66,7 +75,7 @@ def _principals(seed: Seed) -> tuple[list[Principal], dict[str, str]]:
                 name=sp.name,
                 display_name=sp.name,
                 kind="service_principal",
-                groups=groups_of(sp.name, application_id) | ({"admins"} if sp.name == ADMIN_NAME else frozenset()),
+                groups=groups_of(sp.name, application_id) | ({ADMINS_GROUP} if sp.name == ADMIN_NAME else frozenset()),
                 application_id=application_id,
             )
         )

@@ -17,6 +17,12 @@ from obo_auth.redact import fingerprint, token_hash
 
 # Every workspace identity belongs to this group, as in Databricks.
 ALL_USERS_GROUP = "users"
+# The workspace's own admin service principal, and its group.
+ADMIN_NAME = "workspace-admin"
+ADMINS_GROUP = "admins"
+# Longer lifetimes are what ttl=None (never expires) is for; the bound also keeps
+# clock() + ttl a finite float (an int ttl of 10**400 would overflow it).
+MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,14 @@ class TokenInfo:
 
     def allows(self, required_scope: str) -> bool:
         return self.scopes is None or scope_math.covers(self.scopes, required_scope)
+
+    def unusable(self, now: float) -> str | None:
+        """Why the token no longer authenticates at ``now``, or None while it does."""
+        if self.revoked:
+            return "it has been revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "it has expired; get a new one"
+        return None
 
 
 class IdentityBackend:
@@ -90,10 +104,13 @@ class IdentityBackend:
         ttl: float | None = None,
         actor: Principal | None = None,
     ) -> str:
-        if ttl is not None and ttl <= 0:
-            raise BadRequest(f"A token's ttl must be a positive number of seconds, got {ttl}.")
+        # Written so that NaN fails it too.
+        if ttl is not None and not 0 < ttl <= MAX_TTL_SECONDS:
+            raise BadRequest(f"A token's ttl must be between 0 and {MAX_TTL_SECONDS} seconds (or None: never expires), got {ttl}.")
         if scopes is not None and isinstance(scopes, str):
             raise BadRequest("scopes must be a list of API scope strings, not one string.")
+        if actor is not None and actor.kind != "service_principal":
+            raise BadRequest(f"The actor of a token must be a service principal (the agent), not the user {actor.name}.")
         token = "dapi" + secrets.token_hex(16)
         info = TokenInfo(
             fingerprint=fingerprint(token),
@@ -123,11 +140,16 @@ class IdentityBackend:
             info = self._tokens.get(token_hash(token))
         if info is None:
             raise Unauthenticated(f"Invalid access token ({fingerprint(token)}): this workspace did not issue it.")
-        if info.revoked:
-            raise Unauthenticated(f"Invalid access token ({info.fingerprint}): it has been revoked.")
-        if info.expires_at is not None and self.clock() >= info.expires_at:
-            raise Unauthenticated(f"Invalid access token ({info.fingerprint}): it has expired; get a new one.")
+        problem = info.unusable(self.clock())
+        if problem:
+            raise Unauthenticated(f"Invalid access token ({info.fingerprint}): {problem}.")
         return info
+
+    def active_tokens(self) -> int:
+        """How many issued tokens would authenticate now."""
+        now = self.clock()
+        with self._lock:
+            return sum(1 for info in self._tokens.values() if info.unusable(now) is None)
 
     def lookup(self, token: str) -> TokenInfo | None:
         """The token's record whatever its state (for audit attribution), or None."""

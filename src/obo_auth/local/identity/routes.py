@@ -42,19 +42,32 @@ async def oauth_metadata(request: Request, call: Call) -> Response:
     )
 
 
-@api(None, authenticated=False)
+# RFC 6749 5.2 error codes; any other error of the token endpoint maps to one of these.
+_OAUTH_ERROR_CODES = {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type", "invalid_scope"}
+
+
+def _oauth_error(error: ApiError) -> Response:
+    """Token endpoint errors use the OAuth shape (RFC 6749 5.2), which the SDK's OAuth client reads."""
+    if error.error_code in _OAUTH_ERROR_CODES:
+        code = error.error_code
+    else:
+        code = "server_error" if error.status >= 500 else "invalid_request"
+    return JSONResponse({"error": code, "error_description": error.message}, status_code=error.status)
+
+
+@api(None, authenticated=False, render_error=_oauth_error)
 async def oauth_token(request: Request, call: Call) -> Response:
-    """OAuth client credentials for service principals (RFC 6749 4.4); errors in the OAuth shape."""
+    """OAuth client credentials for service principals (RFC 6749 4.4)."""
     form = {k: v[-1] for k, v in parse_qs((await read_body(request)).decode("utf-8", "replace")).items()}
     client_id, client_secret = _client_credentials(request, form)
     if form.get("grant_type") != "client_credentials":
-        raise OAuthError(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
+        raise BadRequest("Only grant_type=client_credentials is supported.", error_code="unsupported_grant_type")
     if not client_id or not client_secret:
-        raise OAuthError(401, "invalid_client", "Send client_id and client_secret (HTTP Basic or form fields).")
+        raise _invalid_client("Send client_id and client_secret (HTTP Basic or form fields).")
     try:
         principal = call.state.identity.check_client(client_id, client_secret)
     except Unauthenticated as error:
-        raise OAuthError(401, "invalid_client", error.message) from None
+        raise _invalid_client(error.message) from None
     call.resource = f"service_principal:{principal.name}"
     call.reason = f"client credentials of {principal.name}"
     token = call.state.identity.issue(principal, None, _TOKEN_TTL_SECONDS)
@@ -64,26 +77,19 @@ async def oauth_token(request: Request, call: Call) -> Response:
     )
 
 
+def _invalid_client(message: str) -> Unauthenticated:
+    return Unauthenticated(message, error_code="invalid_client")
+
+
 def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str | None, str | None]:
     scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "basic":
         try:
             client_id, _, client_secret = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            raise BadRequest("The Basic authorization header is not valid base64 of 'client_id:client_secret'.") from None
+            raise _invalid_client("The Basic authorization header is not valid base64 of 'client_id:client_secret'.") from None
         return client_id, client_secret
     return form.get("client_id"), form.get("client_secret")
-
-
-class OAuthError(ApiError):
-    """Token endpoint errors use the OAuth shape (RFC 6749 5.2), which the SDK's OAuth client reads."""
-
-    def __init__(self, status: int, error: str, description: str):
-        super().__init__(description, error_code=error)
-        self.status = status
-
-    def to_response(self) -> JSONResponse:
-        return JSONResponse({"error": self.error_code, "error_description": self.message}, status_code=self.status)
 
 
 def _scim_user(principal: Principal) -> dict[str, Any]:

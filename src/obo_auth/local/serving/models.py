@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from obo_auth.local._base import NotFound
 
-TASKS = {"chat": "llm/v1/chat", "embedding": "llm/v1/embeddings"}
+# "agent": an endpoint served by obo_auth's local serving (obo_auth.serving), not answered here.
+TASKS = {"chat": "llm/v1/chat", "embedding": "llm/v1/embeddings", "agent": "agent/v1/chat"}
 EMBEDDING_DIMENSION = 16
 
 
@@ -24,6 +25,10 @@ class ServingEndpoint:
 class ServingBackend:
     def __init__(self, endpoints: list[ServingEndpoint]):
         self._endpoints = {e.name: e for e in endpoints}
+
+    def add(self, endpoint: ServingEndpoint) -> bool:
+        """Adds ``endpoint`` unless one of that name exists; True when it was added."""
+        return self._endpoints.setdefault(endpoint.name, endpoint) is endpoint
 
     def endpoints(self) -> list[ServingEndpoint]:
         return list(self._endpoints.values())

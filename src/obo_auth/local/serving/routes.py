@@ -55,6 +55,11 @@ async def invocations(request: Request, call: Call) -> Response:
     body = await read_json(request)
     if endpoint.kind == "embedding":
         return JSONResponse(_embeddings(endpoint, body), headers={"served-model-name": endpoint.name})
+    if endpoint.kind == "agent":
+        raise BadRequest(
+            f"Serving endpoint '{endpoint.name}' is an agent served by `obo-auth serve`: "
+            "send the request to the /invocations URL it printed."
+        )
     return _chat(endpoint, body)
 
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from obo_auth.local._base import BadRequest
+from obo_auth.local._base import BadRequest, parse_json
 
 Predicate = Callable[[dict[str, Any]], bool]
 
@@ -33,10 +33,7 @@ _SUPPORTED = "'col', 'col NOT', 'col <', 'col <=', 'col >', 'col >=', 'col LIKE'
 def parse_filters(filters_json: str | None, columns: set[str]) -> list[Predicate]:
     if filters_json is None:
         return []
-    try:
-        filters = json.loads(filters_json)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"filters_json is not valid JSON ({exc.msg}); send a JSON object such as {{\"title\": \"Travel\"}}.") from None
+    filters = parse_json(filters_json, 'filters_json (send a JSON object such as {"title": "Travel"})')
     if not isinstance(filters, dict):
         raise BadRequest("filters_json must encode a JSON object mapping column (and operator) to value.")
     return [_predicate(key, value, columns) for key, value in filters.items()]
