@@ -184,8 +184,8 @@ def test_a_stream_keeps_its_context_until_exhausted_and_drops_it_after(workspace
 
     with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
         stream = predict_stream()
+        first = next(stream)  # the stream starts here, as alice's
     # Iterated after the as_user block, as a server iterates a response: still alice's stream.
-    first = next(stream)
     with pytest.raises(OutsideRequestError):
         obo_auth.current_request()  # the consumer never sees the stream's context
     assert [first, *stream] == ["alice@example.com"] * 3
@@ -210,13 +210,28 @@ def test_a_stream_closed_early_ends_its_context(workspace, invoker_token):
         req.user_client.current_user.me()
 
 
-def test_a_stream_without_an_invoker_fails_at_the_call_not_at_the_first_chunk():
+def test_a_stream_without_an_invoker_fails_before_yielding_anything():
+    body_ran = []
+
     @obo_auth.on_behalf_of_user
     def predict_stream():
+        body_ran.append(True)
         yield "never"
 
     with pytest.raises(NoInvokerError):
-        predict_stream()
+        next(predict_stream())
+    assert body_ran == []
+
+
+def test_a_decorated_stream_is_still_a_generator_function():
+    """mlflow's ResponsesAgent wraps predict_stream with a tracer that requires one."""
+    import inspect
+
+    @obo_auth.on_behalf_of_user
+    def predict_stream():
+        yield 1
+
+    assert inspect.isgeneratorfunction(predict_stream)
 
 
 def test_async_functions_run_as_their_invoker(workspace, invoker_token):

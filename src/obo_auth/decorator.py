@@ -2,7 +2,7 @@
 
 On entry it reads the invoker's token once (invoker.py) and opens a RequestContext that
 lasts until the function returns or, for a stream, until the generator is exhausted or
-closed. For a stream the context is set around each step of the generator only, so it
+closed (a stream's entry is its first item: the wrapper must stay a generator function). For a stream the context is set around each step of the generator only, so it
 never leaks into the code that consumes the stream.
 """
 
@@ -96,8 +96,9 @@ def _wrapper(function: F, strict: bool) -> F:
 
         @functools.wraps(function)
         def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            # Read the invoker now, at the call, not at the first next(): fail before streaming.
-            return _steps(_open(strict), function(*args, **kwargs))
+            # A generator function itself (mlflow's ResponsesAgent requires one), so the invoker
+            # is read when the stream starts, at its first item, before anything is yielded.
+            return (yield from _steps(_open(strict), function(*args, **kwargs)))
 
         return stream  # type: ignore[return-value]
 

@@ -92,9 +92,9 @@ def log_model(
     try:
         return mlflow.pyfunc.log_model(name=name, python_model=python_model, auth_policy=policy, **kwargs)
     except NoInvokerError as error:
-        # mlflow calls a ChatAgent's predict once while saving it, to validate its output.
+        # mlflow calls an agent's predict once while saving it, to validate its output.
         raise NoInvokerError(
-            "mlflow runs a ChatAgent's predict once while logging it, and an obo_auth agent will not run as "
+            "mlflow runs an agent's predict once while logging it, and an obo_auth agent will not run as "
             "nobody: log it inside `with obo_auth.as_user(token, host=...):` with a real user's token "
             "(locally: LocalWorkspace.issue_token)."
         ) from error

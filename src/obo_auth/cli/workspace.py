@@ -107,6 +107,15 @@ def token(principal: str, port: int | None, scopes: str | None, ttl: float | Non
     click.echo(response.json()["token_value"])
 
 
+def runtime_for_url(url: str) -> dict:
+    """The runtime file of the running workspace at ``url`` (its admin credential included)."""
+    for path in runtime_dir().glob("workspace-*.json"):
+        runtime = json.loads(path.read_text())
+        if runtime["url"].rstrip("/") == url.rstrip("/"):
+            return runtime
+    raise click.ClickException(f"No local workspace started with `obo-auth workspace` is running at {url}.")
+
+
 def _find_runtime(port: int | None) -> dict:
     if port is not None:
         candidates = [_runtime_file(port)]

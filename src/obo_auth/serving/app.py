@@ -1,0 +1,170 @@
+"""The local serving endpoint: ``POST /invocations`` as Databricks Model Serving answers it.
+
+Per request: authenticate the bearer token with the workspace (401), check the caller may
+query this endpoint (403), mint a token downscoped to the model's logged user scopes with
+the agent as actor, and hand it to the agent where the serving runtime does (runtime.py).
+``stream: true`` answers with server-sent events from ``predict_stream``; an error during a
+stream arrives as an event under ``databricks_output.error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from obo_auth.errors import ToolUnavailableError
+from obo_auth.redact import fingerprint
+from obo_auth.serving import runtime
+from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
+
+logger = logging.getLogger("obo_auth.serving")
+
+INVOKER_TOKEN_TTL_SECONDS = 900  # short-lived, as the platform's downscoped tokens are
+
+
+@dataclass
+class ServedModel:
+    """A loaded pyfunc model and what serving needs to know about it."""
+
+    model: Any  # mlflow.pyfunc.PyFuncModel
+    endpoint: str
+    user_scopes: list[str] | None  # None: the model was logged without a user auth policy
+    agent_principal: str
+    # An agent that reads the process-wide slot itself cannot be served concurrently.
+    serialize: bool
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, error_code: str, message: str):
+        super().__init__(message)
+        self.status, self.error_code, self.message = status, error_code, message
+
+    def to_json(self) -> dict[str, str]:
+        return {"error_code": self.error_code, "message": self.message}
+
+
+def build_app(served: ServedModel, link: WorkspaceLink) -> Starlette:
+    serial_lock = threading.Lock()
+
+    def handle(run: Callable[[], Any], token: str | None) -> Any:
+        if served.serialize:
+            with serial_lock:
+                return _as_invoker(run, token)
+        return _as_invoker(run, token)
+
+    async def invocations(request: Request) -> Response:
+        try:
+            payload = await _payload(request)
+            token = await run_in_threadpool(_authorize, request, served, link)
+        except RequestError as error:
+            return JSONResponse(error.to_json(), status_code=error.status)
+        secrets = [s for s in (_bearer(request), token) if s]
+        if payload.pop("stream", False):
+            produce = lambda: served.model.predict_stream(payload)  # noqa: E731
+            return StreamingResponse(_sse(lambda emit: handle(lambda: _drain(produce(), emit), token), secrets), media_type="text/event-stream")
+        try:
+            result = await run_in_threadpool(handle, lambda: served.model.predict(payload), token)
+        except Exception as error:
+            failure = _failure(error, secrets)
+            return JSONResponse(failure.to_json(), status_code=failure.status)
+        return JSONResponse(result)
+
+    async def ping(request: Request) -> Response:
+        return PlainTextResponse("\n")
+
+    return Starlette(routes=[Route("/invocations", invocations, methods=["POST"]), Route("/ping", ping, methods=["GET"])])
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
+
+
+async def _payload(request: Request) -> dict[str, Any]:
+    try:
+        payload = json.loads(await request.body())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RequestError(400, "MALFORMED_REQUEST", "The request body is not valid JSON; send a ChatAgent or ResponsesAgent request object.") from None
+    if not isinstance(payload, dict):
+        raise RequestError(400, "MALFORMED_REQUEST", "The request body must be a JSON object with 'messages' (ChatAgent) or 'input' (ResponsesAgent).")
+    return payload
+
+
+def _authorize(request: Request, served: ServedModel, link: WorkspaceLink) -> str | None:
+    """The invoker's downscoped token for this request (None if the model declares no user scopes)."""
+    bearer = _bearer(request)
+    if not bearer:
+        raise RequestError(401, "UNAUTHENTICATED", "No access token: send 'Authorization: Bearer <token>' with a token issued by the workspace.")
+    try:
+        invoker = link.introspect(bearer)
+        link.check_can_query(invoker.principal, served.endpoint)
+        if served.user_scopes is None:
+            return None
+        return link.mint(invoker.principal, scopes=served.user_scopes, ttl=INVOKER_TOKEN_TTL_SECONDS, actor=served.agent_principal)
+    except WorkspaceRefused as refused:
+        raise RequestError(refused.status, refused.error_code, refused.message) from None
+
+
+def _as_invoker(run: Callable[[], Any], token: str | None) -> Any:
+    if token is None:
+        return run()
+    with runtime.invoker(token):
+        return run()
+
+
+def _drain(stream: Iterator[Any], emit: Callable[[Any], None]) -> None:
+    for chunk in stream:
+        emit(chunk)
+
+
+async def _sse(run: Callable[[Callable[[Any], None]], None], secrets: list[str]) -> AsyncIterator[str]:
+    """Runs a whole stream in one worker thread (so its context stays put) and relays its chunks."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    def put(kind: str, value: Any) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+
+    def produce() -> None:
+        try:
+            run(lambda chunk: put("chunk", chunk))
+        except Exception as error:
+            put("error", error)
+        finally:
+            put("end", None)
+
+    threading.Thread(target=contextvars.copy_context().run, args=(produce,), daemon=True, name="obo-auth-stream").start()
+    while True:
+        kind, value = await queue.get()
+        if kind == "end":
+            return
+        if kind == "error":
+            failure = _failure(value, secrets)
+            value = {"databricks_output": {"error": failure.to_json()}}
+        yield f"data: {json.dumps(value)}\n\n"
+
+
+def _failure(error: Exception, secrets: list[str]) -> RequestError:
+    """What the caller is told about a failed prediction: a Databricks error, never a token."""
+    if isinstance(error, ToolUnavailableError):
+        status, code = 403, "PERMISSION_DENIED"
+    else:
+        code = getattr(error, "error_code", None)
+        status, code = (400, code) if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST") else (500, "INTERNAL_ERROR")
+    message = f"{type(error).__name__}: {error}"
+    for secret in secrets:
+        message = message.replace(secret, fingerprint(secret))
+    logger.warning("prediction failed: %s", message)
+    return RequestError(status, code, message)

@@ -1,0 +1,69 @@
+"""What Databricks Model Serving provides inside the model's process, reproduced locally.
+
+- the environment: ``IS_IN_DB_MODEL_SERVING_ENV``, the workspace host, and the agent's own
+  OAuth token in ``$SERVING_CREDENTIALS_DIR/model-dependencies-oauth-token``;
+- the invoker's downscoped token, per request, where the runtime puts it: the module
+  ``mlflowserving.scoring_server.agent_utils.fetch_obo_token()`` (per request) and the
+  process-wide slot ``threading.main_thread().__dict__["invokers_token"]``.
+
+Only the local serving process calls :func:`install`: it changes process-wide state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+CREDENTIALS_FILE = "model-dependencies-oauth-token"
+_SHIM = "mlflowserving.scoring_server.agent_utils"
+
+_request_token: ContextVar[str | None] = ContextVar("obo_auth_serving_invoker", default=None)
+
+
+def install(workspace_url: str, agent_token: str, credentials_dir: Path) -> None:
+    """Makes this process look like a Model Serving container to the Databricks libraries."""
+    write_agent_credentials(credentials_dir, agent_token)
+    for variable in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "DATABRICKS_CONFIG_PROFILE"):
+        os.environ.pop(variable, None)  # in serving, no developer credentials exist
+    os.environ.update(
+        {
+            "IS_IN_DB_MODEL_SERVING_ENV": "true",
+            "DATABRICKS_MODEL_SERVING_HOST_URL": workspace_url,
+            "DB_MODEL_SERVING_HOST_URL": workspace_url,
+            "SERVING_CREDENTIALS_DIR": str(credentials_dir),
+        }
+    )
+    shim = types.ModuleType(_SHIM)
+    shim.fetch_obo_token = _request_token.get
+    for parent in ("mlflowserving", "mlflowserving.scoring_server"):
+        sys.modules.setdefault(parent, types.ModuleType(parent))
+    sys.modules[_SHIM] = shim
+
+
+def write_agent_credentials(credentials_dir: Path, agent_token: str) -> None:
+    credentials_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = credentials_dir / CREDENTIALS_FILE
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"OAUTH_TOKEN": [{"oauthTokenValue": agent_token}]}, handle)
+
+
+@contextmanager
+def invoker(token: str) -> Iterator[None]:
+    """Hands ``token`` to the agent for one request, in both places the runtime uses."""
+    reset = _request_token.set(token)
+    slot = threading.main_thread().__dict__
+    slot["invokers_token"] = token
+    try:
+        yield
+    finally:
+        _request_token.reset(reset)
+        if slot.get("invokers_token") == token:  # leave a later request's token alone
+            slot.pop("invokers_token", None)
