@@ -50,7 +50,7 @@ def answer(messages: list[dict[str, Any]]) -> Answer:
             tool_description="Search the company handbook for policies and procedures.",
             columns=["id", "chunk", "doc_uri", "title"],
             doc_uri="doc_uri",
-            num_results=5,
+            num_results=3,
         ),
     )
     llm = DatabricksOpenAI(workspace_client=req.system_client)

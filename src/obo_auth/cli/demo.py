@@ -29,7 +29,8 @@ USERS = ("alice", "bob", "carol")
 AGENT = "obo-agent"
 CHAT_MODEL = "chat-model"  # the one resource the example agent uses as itself
 
-console = Console()
+# Wide enough for the tables when the output is a file or a pipe (rich assumes 80 columns there).
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 @dataclass
@@ -71,6 +72,8 @@ def _quiet_libraries() -> None:
     """The libraries' own chatter (INFO logs, deprecation warnings) is not what the demo is about."""
     os.environ.setdefault("MLFLOW_RECORD_ENV_VARS_IN_MODEL_LOGGING", "false")
     warnings.filterwarnings("ignore")
+    import mlflow  # noqa: F401  (it sets its own loggers' levels on import: quiet them after that)
+
     for name in ("mlflow", "databricks", "alembic", "httpx", "urllib3", "py4j"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
@@ -130,23 +133,23 @@ def _show_answers(question: str, outcomes: list[Outcome]) -> None:
     table.add_column("unavailable to them", ratio=1)
     for o in outcomes:
         unavailable = "\n".join(f"{t['name']}: {t['reason'].replace('_', ' ')}" for t in o.unavailable) or "-"
-        sources = "\n".join(s.removeprefix("https://") for s in o.sources) or "-"
+        sources = "\n".join(s.rsplit("/", 1)[-1] for s in o.sources) or "-"
         table.add_row(o.user, o.answer, sources, unavailable)
     console.print(table)
 
 
 def _who(record) -> str:
     if record.actor:
-        return f"{record.principal} [dim](on behalf of, via {record.actor})[/dim]"
+        return f"{record.principal.split('@')[0]} [dim]via {record.actor}[/dim]"
     if record.principal == AGENT:
         return f"{AGENT} [dim](the agent itself)[/dim]"
-    return record.principal or "-"
+    return record.principal or "[dim]anonymous[/dim]"
 
 
 def _show_audit(outcomes: list[Outcome]) -> int:
     table = Table(title="Audit trail: which identity each call ran as")
-    for column in ("request", "identity", "call", "resource", "decision"):
-        table.add_column(column)
+    for column in ("asked by", "ran as", "call", "decision"):
+        table.add_column(column, no_wrap=column != "call")
     wrong = 0
     serving_checks = 0
     for o in outcomes:
@@ -159,7 +162,7 @@ def _show_audit(outcomes: list[Outcome]) -> int:
             elif record.principal is not None and not record.principal.startswith(f"{o.user}@"):
                 wrong += 1
             decision = "[green]allow[/green]" if record.decision == "allow" else f"[red]deny[/red] {record.status}"
-            table.add_row(o.user, _who(record), f"{record.method} {record.path}", record.resource or "-", decision)
+            table.add_row(o.user, _who(record), f"{record.method} {record.path.removeprefix('/api/2.0')}", decision)
     console.print(table)
     console.print(f"[dim]Plus {serving_checks} calls by local serving itself (verify the caller's token, check CAN_QUERY, mint the downscoped token).[/dim]")
     if wrong:

@@ -1,0 +1,23 @@
+"""`obo-auth demo`, the README's main job, run as a user runs it: a subprocess, exit code 0."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def test_demo_shows_three_users_and_a_clean_audit(tmp_path):
+    environment = {**os.environ, "OBO_AUTH_HOME": str(tmp_path)}
+    environment.pop("MLFLOW_TRACKING_URI", None)  # the demo brings its own throwaway store
+    result = subprocess.run(
+        [sys.executable, "-m", "obo_auth.cli.demo"], env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "asked as three users" in out
+    assert "the company handbook: permission denied" in out  # bob
+    assert "parental-leave#5" in out  # alice's hr-only source
+    assert "✓ Every data call ran as the user who asked" in out
+    assert "Traceback" not in out + result.stderr and "Warning" not in out + result.stderr
+    assert list(tmp_path.iterdir()) == []  # no mlruns/ or mlflow.db left in the working directory
