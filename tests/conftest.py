@@ -41,3 +41,14 @@ def invoker_token():
         return workspace.issue_token(user, scopes=AGENT_SCOPES, actor="obo-agent")
 
     return mint
+
+
+@pytest.fixture
+def agent_identity(monkeypatch):
+    """``agent_identity(ws)``: the agent's own identity (obo-agent, OAuth M2M) in the environment."""
+
+    def use(workspace: LocalWorkspace) -> None:
+        for name, value in workspace.environment_for("obo-agent").items():
+            monkeypatch.setenv(name, value)
+
+    return use

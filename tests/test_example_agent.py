@@ -18,7 +18,7 @@ QUESTION = "How does parental leave pay work?"
 
 
 @pytest.fixture(scope="module")
-def agent():
+def agent_class():
     sys.path.insert(0, str(EXAMPLE))
     try:
         from responses_agent import HandbookResponsesAgent
@@ -28,12 +28,10 @@ def agent():
 
 
 @pytest.fixture
-def agent_identity(workspace, monkeypatch):
+def agent(agent_identity, workspace, agent_class):
     """What Model Serving gives the agent for itself; here, obo-agent's OAuth client credentials."""
-    client_id, client_secret = workspace.client_credentials("obo-agent")
-    monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
-    monkeypatch.setenv("DATABRICKS_CLIENT_ID", client_id)
-    monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", client_secret)
+    agent_identity(workspace)
+    return agent_class
 
 
 def ask(agent, workspace, invoker_token, user, *, stream=False):
@@ -44,14 +42,14 @@ def ask(agent, workspace, invoker_token, user, *, stream=False):
         return agent.predict(request)
 
 
-def test_each_user_gets_what_their_grants_allow(agent, agent_identity, workspace, invoker_token):
+def test_each_user_gets_what_their_grants_allow(agent, workspace, invoker_token):
     alice, bob, carol = (ask(agent, workspace, invoker_token, u).custom_outputs for u in ("alice", "bob", "carol"))
     assert any(s.endswith("#5") for s in alice["sources"])  # an hr-only passage
     assert bob["unavailable_tools"] == [{"name": "the company handbook", "reason": "permission_denied"}]
     assert carol["sources"] and not any(s.endswith(("#5", "#16", "#17")) for s in carol["sources"])
 
 
-def test_the_answer_cites_sources_and_says_what_was_unavailable(agent, agent_identity, workspace, invoker_token):
+def test_the_answer_cites_sources_and_says_what_was_unavailable(agent, workspace, invoker_token):
     alice = ask(agent, workspace, invoker_token, "alice")
     text = alice.output[0].content[0]["text"]
     assert "Sources: https://handbook.example.com/" in text
@@ -59,7 +57,7 @@ def test_the_answer_cites_sources_and_says_what_was_unavailable(agent, agent_ide
     assert bob_text.endswith("I could not use: the company handbook (you do not have permission).")
 
 
-def test_the_chat_model_is_called_as_the_agent_and_the_index_as_the_user(agent, agent_identity, workspace, invoker_token):
+def test_the_chat_model_is_called_as_the_agent_and_the_index_as_the_user(agent, workspace, invoker_token):
     before = len(workspace.audit())
     ask(agent, workspace, invoker_token, "carol")
     calls = workspace.audit()[before:]
@@ -69,7 +67,7 @@ def test_the_chat_model_is_called_as_the_agent_and_the_index_as_the_user(agent, 
     assert index and {(r.principal, r.actor) for r in index} == {("carol@example.com", "obo-agent")}
 
 
-def test_streaming_ends_with_the_whole_answer_and_its_outputs(agent, agent_identity, workspace, invoker_token):
+def test_streaming_ends_with_the_whole_answer_and_its_outputs(agent, workspace, invoker_token):
     events = ask(agent, workspace, invoker_token, "alice", stream=True)
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     done = events[-1]

@@ -54,11 +54,9 @@ def example(store):
 @contextmanager
 def logging_as_alice(workspace):
     """mlflow runs an agent's predict once while logging it: as alice, with the agent's identity at hand."""
-    client_id, client_secret = workspace.client_credentials("obo-agent")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DATABRICKS_HOST", workspace.url)
-        patch.setenv("DATABRICKS_CLIENT_ID", client_id)
-        patch.setenv("DATABRICKS_CLIENT_SECRET", client_secret)
+        for name, value in workspace.environment_for("obo-agent").items():
+            patch.setenv(name, value)
         with obo_auth.as_user(workspace.issue_token("alice"), host=workspace.url):
             yield
 

@@ -72,10 +72,8 @@ def serving(monkeypatch, workspace):
     slot.pop("invokers_token", None)
 
 
-def test_in_serving_without_an_invoker_token_fails_closed(serving, workspace, monkeypatch):
-    client_id, client_secret = workspace.client_credentials("obo-agent")  # the agent's own identity is there...
-    monkeypatch.setenv("DATABRICKS_CLIENT_ID", client_id)
-    monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", client_secret)
+def test_in_serving_without_an_invoker_token_fails_closed(serving, workspace, agent_identity):
+    agent_identity(workspace)  # the agent's own identity is there...
     with pytest.raises(NoInvokerError, match="no end-user token"):
         whoami()  # ...and is never used in the user's place
 
@@ -109,11 +107,8 @@ def test_the_token_is_read_once_at_entry(serving, workspace, invoker_token):
     assert predict() == ["alice@example.com", "alice@example.com"]
 
 
-def test_system_client_is_the_agent_and_is_reused_while_the_environment_is_unchanged(workspace, monkeypatch, invoker_token):
-    client_id, client_secret = workspace.client_credentials("obo-agent")
-    monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
-    monkeypatch.setenv("DATABRICKS_CLIENT_ID", client_id)
-    monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", client_secret)
+def test_system_client_is_the_agent_and_is_reused_while_the_environment_is_unchanged(workspace, agent_identity, invoker_token):
+    agent_identity(workspace)
 
     @obo_auth.on_behalf_of_user
     def clients():
@@ -130,14 +125,11 @@ def test_system_client_is_the_agent_and_is_reused_while_the_environment_is_uncha
     assert first is second
 
 
-def test_system_client_follows_a_new_workspace(workspace, monkeypatch, invoker_token):
+def test_system_client_follows_a_new_workspace(workspace, agent_identity, invoker_token):
     from obo_auth.local import LocalWorkspace
 
     def system_me(ws):
-        client_id, client_secret = ws.client_credentials("obo-agent")
-        monkeypatch.setenv("DATABRICKS_HOST", ws.url)
-        monkeypatch.setenv("DATABRICKS_CLIENT_ID", client_id)
-        monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", client_secret)
+        agent_identity(ws)
 
         @obo_auth.on_behalf_of_user
         def predict():
@@ -152,11 +144,8 @@ def test_system_client_follows_a_new_workspace(workspace, monkeypatch, invoker_t
         assert other.audit()[-1].principal == "obo-agent"
 
 
-def test_no_round_trip_to_build_clients_per_request(workspace, monkeypatch, invoker_token):
-    client_id, client_secret = workspace.client_credentials("obo-agent")
-    monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
-    monkeypatch.setenv("DATABRICKS_CLIENT_ID", client_id)
-    monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", client_secret)
+def test_no_round_trip_to_build_clients_per_request(workspace, agent_identity, invoker_token):
+    agent_identity(workspace)
 
     @obo_auth.on_behalf_of_user
     def predict():

@@ -65,12 +65,9 @@ class RequestContext:
         if self._strict:
             return self.require(name, factory)
         try:
-            return factory()
-        except Exception as error:
-            category = access_category(error)
-            if category is None:
-                raise
-            self.degraded.append(Degradation(name, category))
+            return self.require(name, factory)
+        except ToolUnavailableError as unavailable:
+            self.degraded.append(Degradation(name, unavailable.category))
             return None
 
     def require(self, name: str, factory: Callable[[], T]) -> T:

@@ -99,10 +99,8 @@ def _log_example(workspace, scratch: Path) -> tuple[str, list[str]]:
     spec = importlib.util.spec_from_file_location("handbook_agent", example_dir() / "__init__.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    client_id, client_secret = workspace.client_credentials(AGENT)
-    agent_identity = {"DATABRICKS_HOST": workspace.url, "DATABRICKS_CLIENT_ID": client_id, "DATABRICKS_CLIENT_SECRET": client_secret}
-    # mlflow runs a ChatAgent's predict once while logging it: as alice, with the agent's own identity at hand.
-    with mock.patch.dict(os.environ, agent_identity), obo_auth.as_user(workspace.issue_token("alice"), host=workspace.url):
+    # mlflow runs an agent's predict once while logging it: as alice, with the agent's own identity at hand.
+    with mock.patch.dict(os.environ, workspace.environment_for(AGENT)), obo_auth.as_user(workspace.issue_token("alice"), host=workspace.url):
         with contextlib.redirect_stdout(io.StringIO()):  # the vector-search client's [NOTICE] lines
             info = example.log()
     policy = mlflow.models.Model.load(info.model_uri).auth_policy or {}

@@ -80,5 +80,11 @@ class LocalWorkspace:
         principal = self._state.identity.find(service_principal)
         return principal.application_id, self._state.identity.client_secret(principal)
 
+    def environment_for(self, service_principal: str) -> dict[str, str]:
+        """The environment variables that make ``WorkspaceClient()`` act as ``service_principal`` here
+        (OAuth M2M): how tests and the demo give an agent its own identity outside serving."""
+        client_id, client_secret = self.client_credentials(service_principal)
+        return {"DATABRICKS_HOST": self.url, "DATABRICKS_CLIENT_ID": client_id, "DATABRICKS_CLIENT_SECRET": client_secret}
+
     def users(self) -> list[str]:
         return [p.name for p in self._state.identity.users]

@@ -63,21 +63,24 @@ async def invocations(request: Request, call: Call) -> Response:
     return _chat(endpoint, body)
 
 
+def _model(call: Call, body: dict[str, Any], kind: str, what: str) -> ServingEndpoint:
+    """The OpenAI-style routes name the endpoint in ``model``; it must serve ``kind``."""
+    endpoint = _queryable(call, field(body, "model", str))
+    if endpoint.kind != kind:
+        raise BadRequest(f"Serving endpoint '{endpoint.name}' serves {endpoint.task}, not {what}.")
+    return endpoint
+
+
 @api("serving.endpoints")
 async def chat_completions(request: Request, call: Call) -> Response:
     body = await read_json(request)
-    endpoint = _queryable(call, field(body, "model", str))
-    if endpoint.kind != "chat":
-        raise BadRequest(f"Serving endpoint '{endpoint.name}' serves {endpoint.task}, not chat completions.")
-    return _chat(endpoint, body)
+    return _chat(_model(call, body, "chat", "chat completions"), body)
 
 
 @api("serving.endpoints")
 async def embeddings(request: Request, call: Call) -> Response:
     body = await read_json(request)
-    endpoint = _queryable(call, field(body, "model", str))
-    if endpoint.kind != "embedding":
-        raise BadRequest(f"Serving endpoint '{endpoint.name}' serves {endpoint.task}, not embeddings.")
+    endpoint = _model(call, body, "embedding", "embeddings")
     return JSONResponse(_embeddings(endpoint, body), headers={"served-model-name": endpoint.name})
 
 
