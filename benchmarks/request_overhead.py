@@ -1,0 +1,91 @@
+"""What building a request's clients costs: HTTP calls and time, obo_auth vs the docs pattern.
+
+Runs against a local workspace with this process made to look like Model Serving (the
+runtime's token slot, credentials file and host variable), as REFERENCE.md measured it.
+Per request, each pattern builds a user client and a system client and makes one call as
+the user (``me()``); a second pair of rows adds a retriever tool built per request and one
+query. Prints a table and writes benchmarks/results/request_overhead.json.
+
+    uv run python benchmarks/request_overhead.py [--requests 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.credentials_provider import ModelServingUserCredentials
+from databricks_openai import VectorSearchRetrieverTool
+
+import obo_auth
+from obo_auth.local import LocalWorkspace
+from obo_auth.serving import runtime
+
+INDEX = "main.docs.handbook_index"
+SCOPES = ["serving.serving-endpoints", "vectorsearch.vector-search-endpoints", "vectorsearch.vector-search-indexes"]
+
+
+def docs_pattern(with_tool: bool) -> None:
+    user = WorkspaceClient(credentials_strategy=ModelServingUserCredentials())
+    WorkspaceClient()  # the agent's own client, built per request as the docs show
+    if with_tool:
+        VectorSearchRetrieverTool(index_name=INDEX, workspace_client=user, tool_description="handbook").execute(query="vacation")
+    else:
+        user.current_user.me()
+
+
+@obo_auth.on_behalf_of_user
+def obo_pattern(with_tool: bool) -> None:
+    req = obo_auth.current_request()
+    req.system_client
+    if with_tool:
+        req.require("handbook", lambda: VectorSearchRetrieverTool(index_name=INDEX, workspace_client=req.user_client, tool_description="handbook")).execute(query="vacation")
+    else:
+        req.user_client.current_user.me()
+
+
+def measure(workspace: LocalWorkspace, pattern, with_tool: bool, requests: int) -> dict:
+    pattern(with_tool)  # warm-up: imports and per-process resolution
+    before = len(workspace.audit())
+    times = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        pattern(with_tool)
+        times.append((time.perf_counter() - start) * 1000)
+    return {
+        "http_calls_per_request": (len(workspace.audit()) - before) / requests,
+        "median_ms": round(statistics.median(times), 2),
+        "p90_ms": round(statistics.quantiles(times, n=10)[-1], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    results = {}
+    with LocalWorkspace() as workspace, tempfile.TemporaryDirectory() as credentials:
+        os.environ["MLFLOW_TRACKING_URI"] = Path(credentials, "mlruns").as_uri()  # traces stay out of the way
+        runtime.install(workspace.url, workspace.issue_token("obo-agent"), Path(credentials))
+        os.environ["DATABRICKS_HOST"] = workspace.url  # as REFERENCE.md's 9-call measurement
+        with runtime.invoker(workspace.issue_token("alice", scopes=SCOPES, actor="obo-agent")):
+            for with_tool in (False, True):
+                for name, pattern in (("docs pattern", docs_pattern), ("obo_auth", obo_pattern)):
+                    label = f"{name}{' + retriever tool' if with_tool else ''}"
+                    results[label] = measure(workspace, pattern, with_tool, args.requests if not with_tool else max(20, args.requests // 10))
+    print(f"{'pattern':<36}{'HTTP calls/request':>20}{'median ms':>12}{'p90 ms':>10}")
+    for label, figures in results.items():
+        print(f"{label:<36}{figures['http_calls_per_request']:>20.1f}{figures['median_ms']:>12}{figures['p90_ms']:>10}")
+    out = Path(__file__).resolve().parent / "results" / "request_overhead.json"
+    out.write_text(json.dumps({"requests": args.requests, "cpus": os.cpu_count(), "results": results}, indent=2) + "\n")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
