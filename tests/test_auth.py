@@ -238,3 +238,18 @@ def test_no_token_appears_in_audit_responses_errors_reprs_or_logs(ws, clock, cap
     for name, secret in secrets.items():
         for place, texts in where.items():
             assert not any(secret in text for text in texts), f"the {name} token leaked into {place}"
+
+
+@pytest.mark.parametrize("route", ["/tokens", "/tokens/introspect", "/permissions/check", "/serving-endpoints"])
+def test_only_the_admin_credential_may_call_the_admin_api(workspace, route):
+    from obo_auth.local.admin.routes import ADMIN_PREFIX
+
+    body = {"principal": "alice", "token": "x", "privilege": "CAN_QUERY", "on": {"serving_endpoint": "chat-model"}, "name": "agent"}
+    for caller in ("alice", "obo-agent"):
+        response = httpx.post(
+            f"{workspace.url}{ADMIN_PREFIX}{route}", json=body, headers={"Authorization": f"Bearer {workspace.issue_token(caller)}"}
+        )
+        assert response.status_code == 403 and "admin credential" in response.json()["message"]
+        assert workspace.audit()[-1].decision == "deny"
+    allowed = httpx.post(f"{workspace.url}{ADMIN_PREFIX}/tokens", json={"principal": "alice"}, headers={"Authorization": f"Bearer {workspace.state.admin_token}"})
+    assert allowed.status_code == 200 and workspace.audit()[-1].principal == "workspace-admin"

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from obo_auth.local import LocalWorkspace, SeedError
 from obo_auth.local.admin.routes import ADMIN_PREFIX
+from obo_auth.private_files import write_private_json
 
 console = Console()
 
@@ -47,27 +48,19 @@ def workspace(ctx: click.Context, seed: Path | None, port: int) -> None:
         local.__enter__()
     except OSError as exc:
         raise click.ClickException(str(exc)) from None
+    runtime = _runtime_file(int(local.url.rsplit(":", 1)[1]))
     try:
-        runtime = _runtime_file(int(local.url.rsplit(":", 1)[1]))
-        _write_private(runtime, {"url": local.url, "admin_token": local.state.admin_token})
+        write_private_json(runtime, {"url": local.url, "admin_token": local.state.admin_token})
         _print_welcome(local, seed)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
-        runtime.unlink(missing_ok=True)
+        stop.wait()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a foreground workspace is meant to stop
     finally:
+        runtime.unlink(missing_ok=True)
         local.__exit__(None, None, None)
         console.print("Local workspace stopped.")
-
-
-def _write_private(path: Path, content: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(content, handle)
 
 
 def _print_welcome(local: LocalWorkspace, seed: Path | None) -> None:

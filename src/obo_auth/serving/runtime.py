@@ -11,7 +11,6 @@ Only the local serving process calls :func:`install`: it changes process-wide st
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -20,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+
+from obo_auth.private_files import write_private_json
 
 CREDENTIALS_FILE = "model-dependencies-oauth-token"
 _SHIM = "mlflowserving.scoring_server.agent_utils"
@@ -48,11 +49,7 @@ def install(workspace_url: str, agent_token: str, credentials_dir: Path) -> None
 
 
 def write_agent_credentials(credentials_dir: Path, agent_token: str) -> None:
-    credentials_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = credentials_dir / CREDENTIALS_FILE
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump({"OAUTH_TOKEN": [{"oauthTokenValue": agent_token}]}, handle)
+    write_private_json(credentials_dir / CREDENTIALS_FILE, {"OAUTH_TOKEN": [{"oauthTokenValue": agent_token}]})
 
 
 @contextmanager

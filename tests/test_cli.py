@@ -1,0 +1,76 @@
+"""The `obo-auth` commands as a user runs them: real processes, real HTTP.
+
+`obo-auth demo` is in test_demo.py; `obo_auth.serving.serve` in test_local_serving.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from databricks.sdk import WorkspaceClient
+
+from obo_auth.cli.main import cli
+
+CLI = [sys.executable, "-c", "from obo_auth.cli.main import cli; cli()"]
+
+
+@pytest.fixture
+def running_workspace(tmp_path):
+    """`obo-auth workspace` in the foreground of its own process, as a user starts it."""
+    environment = {**os.environ, "OBO_AUTH_HOME": str(tmp_path), "COLUMNS": "200"}
+    process = subprocess.Popen([*CLI, "workspace"], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        lines.append(line)
+        if match := re.search(r"running at (http://127\.0\.0\.1:\d+)", line):
+            break
+    else:
+        process.kill()
+        pytest.fail("obo-auth workspace did not start:\n" + "".join(lines))
+    try:
+        yield match.group(1), environment, process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_workspace_prints_its_url_and_token_prints_a_working_token(running_workspace):
+    url, environment, _ = running_workspace
+    printed = subprocess.run([*CLI, "workspace", "token", "alice"], env=environment, capture_output=True, text=True, timeout=120)
+    assert printed.returncode == 0, printed.stderr
+    token = printed.stdout.strip()
+    assert WorkspaceClient(host=url, token=token).current_user.me().user_name == "alice@example.com"
+    scoped = subprocess.run(
+        [*CLI, "workspace", "token", "carol", "--scopes", "serving.serving-endpoints"], env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert httpx.get(f"{url}/api/2.0/vector-search/endpoints", headers={"Authorization": f"Bearer {scoped.stdout.strip()}"}).status_code == 403
+
+
+def test_token_for_an_unknown_user_says_who_is_known(running_workspace):
+    _, environment, _ = running_workspace
+    printed = subprocess.run([*CLI, "workspace", "token", "zed"], env=environment, capture_output=True, text=True, timeout=120)
+    assert printed.returncode != 0
+    assert "known: alice, bob, carol" in printed.stderr and "Traceback" not in printed.stderr
+
+
+def test_token_without_a_running_workspace_says_how_to_start_one(tmp_path):
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, ["workspace", "token", "alice"], env={"OBO_AUTH_HOME": str(tmp_path)})
+    assert result.exit_code != 0 and "obo-auth workspace" in result.output
+
+
+def test_the_workspace_stops_and_removes_its_runtime_file_on_ctrl_c(running_workspace, tmp_path):
+    _, _, process = running_workspace
+    assert list(tmp_path.glob("workspace-*.json"))
+    process.send_signal(2)  # SIGINT, as Ctrl-C
+    process.wait(timeout=30)
+    assert not list(tmp_path.glob("workspace-*.json"))
