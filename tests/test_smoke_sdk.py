@@ -15,3 +15,5 @@ def test_oauth_m2m_client_acts_as_the_service_principal(workspace):
     assert w.config.auth_type == "oauth-m2m"
     assert w.current_user.me().display_name == "obo-agent"
     assert workspace.audit()[-1].principal == "obo-agent"
+    token_requests = [r for r in workspace.audit() if r.path == "/oidc/v1/token"]
+    assert token_requests and {(r.principal, r.decision) for r in token_requests} == {("obo-agent", "allow")}
