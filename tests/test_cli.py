@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -74,3 +75,60 @@ def test_the_workspace_stops_and_removes_its_runtime_file_on_ctrl_c(running_work
     process.send_signal(2)  # SIGINT, as Ctrl-C
     process.wait(timeout=30)
     assert not list(tmp_path.glob("workspace-*.json"))
+
+
+def test_serve_answers_as_the_caller_against_a_running_workspace(running_workspace, tmp_path):
+    """`obo-auth serve MODEL_URI --workspace URL`, both commands in their own processes."""
+    import mlflow
+
+    import obo_auth
+
+    url, environment, _ = running_workspace
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    environment = {**environment, "MLFLOW_TRACKING_URI": store, "MLFLOW_RECORD_ENV_VARS_IN_MODEL_LOGGING": "false"}
+
+    def token(user: str) -> str:
+        return subprocess.run([*CLI, "workspace", "token", user], env=environment, capture_output=True, text=True, check=True).stdout.strip()
+
+    mlflow.set_tracking_uri(store)
+    mlflow.set_experiment(experiment_id=mlflow.create_experiment("cli", artifact_location=str(tmp_path / "artifacts")))
+    agent = Path(__file__).resolve().parent / "agents" / "failing_stream_agent.py"
+    try:
+        with pytest.MonkeyPatch.context() as patch, obo_auth.as_user(token("alice"), host=url):
+            patch.setenv("DATABRICKS_HOST", url)
+            patch.setenv("DATABRICKS_TOKEN", token("obo-agent"))  # the agent's own identity while logging
+            info = obo_auth.log_model(str(agent), resources=[obo_auth.ServingEndpoint("chat-model")], pip_requirements=["mlflow"])
+    finally:
+        mlflow.set_tracking_uri(None)
+    port = _free_port()
+    server = subprocess.Popen(
+        [*CLI, "serve", info.model_uri, "--workspace", url, "--port", str(port)], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        answer = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and answer is None:
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{port}/invocations",
+                    json={"input": [{"role": "user", "content": "who am i"}]},
+                    headers={"Authorization": f"Bearer {token('carol')}"},
+                    timeout=30,
+                )
+                answer = response.json()
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert answer is not None, "obo-auth serve did not answer"
+        assert answer["output"][0]["content"][0]["text"] == "carol@example.com"
+    finally:
+        server.terminate()
+        printed = server.communicate(timeout=30)[0]
+    assert f"127.0.0.1:{port}/invocations" in printed and "concurrently" in printed
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -207,3 +207,11 @@ def test_no_token_reaches_traces(workspace, chat_endpoint, store, mocker):
     stored = b"".join(p.read_bytes() for p in Path(store).rglob("*") if p.is_file())
     assert stored  # the store holds the logged model and the traces
     assert not any(token.encode() in stored for token in tokens)
+
+
+def test_the_agent_is_registered_as_a_serving_endpoint_every_user_may_query(workspace, chat_endpoint):
+    from databricks.sdk import WorkspaceClient
+
+    for user in USERS:
+        endpoint = WorkspaceClient(host=workspace.url, token=workspace.issue_token(user)).serving_endpoints.get("agent")
+        assert (endpoint.name, endpoint.task) == ("agent", "agent/v1/chat")
