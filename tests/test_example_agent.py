@@ -74,3 +74,19 @@ def test_streaming_ends_with_the_whole_answer_and_its_outputs(agent, workspace, 
     assert done.type == "response.output_item.done"
     assert deltas == done.item["content"][0]["text"]
     assert any(s.endswith("#5") for s in done.custom_outputs["sources"])
+
+
+def test_retrieval_is_traced_as_a_retriever_span_with_doc_uris(agent, workspace, invoker_token, tmp_path):
+    import mlflow
+    from mlflow.entities import SpanType
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'traces.db'}")  # a store that keeps traces
+    try:
+        ask(agent, workspace, invoker_token, "alice")
+        trace = mlflow.get_trace(mlflow.get_last_active_trace_id(), flush=True)
+    finally:
+        mlflow.set_tracking_uri(None)
+    retrievers = [s for s in trace.data.spans if s.span_type == SpanType.RETRIEVER]
+    assert retrievers, [s.span_type for s in trace.data.spans]
+    documents = retrievers[0].outputs
+    assert documents and all(d["metadata"]["doc_uri"].startswith("https://handbook.example.com/") for d in documents)
