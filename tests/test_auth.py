@@ -253,3 +253,20 @@ def test_only_the_admin_credential_may_call_the_admin_api(workspace, route):
         assert workspace.audit()[-1].decision == "deny"
     allowed = httpx.post(f"{workspace.url}{ADMIN_PREFIX}/tokens", json={"principal": "alice"}, headers={"Authorization": f"Bearer {workspace.state.admin_token}"})
     assert allowed.status_code == 200 and workspace.audit()[-1].principal == "workspace-admin"
+
+
+def test_a_display_name_never_stands_for_a_group_or_another_principal():
+    """Display names are not unique: a user displayed as 'hr' or 'obo-agent' gains nothing by it."""
+    seed = {
+        "users": [{"user_name": "mallory@example.com", "display_name": "hr"}, {"user_name": "eve@example.com", "display_name": "obo-agent"}],
+        "groups": [{"name": "hr", "members": []}],
+        "service_principals": [{"name": "obo-agent"}],
+        "serving_endpoints": [{"name": "chat-model", "kind": "chat"}],
+        "grants": [{"principal": "hr", "privilege": "CAN_QUERY", "on": {"serving_endpoint": "chat-model"}}],
+    }
+    with LocalWorkspace(seed) as ws:
+        mallory = WorkspaceClient(host=ws.url, token=ws.issue_token("mallory"))
+        with pytest.raises(PermissionDenied):
+            mallory.serving_endpoints.get("chat-model")
+        agent = WorkspaceClient(host=ws.url, token=ws.issue_token("obo-agent"))
+        assert agent.current_user.me().display_name == "obo-agent" and agent.current_user.me().user_name is None

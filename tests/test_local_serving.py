@@ -155,6 +155,14 @@ def test_unauthenticated_callers_are_refused(workspace, chat_endpoint):
         assert response.json()["error_code"] == "UNAUTHENTICATED"
 
 
+def test_a_caller_token_without_the_serving_scope_is_refused(workspace, chat_endpoint):
+    token = workspace.issue_token("alice", scopes=["vectorsearch.vector-search-indexes"])
+    refused = ask(chat_endpoint, token, chat())
+    assert refused.status_code == 403
+    assert "Invalid scope" in refused.json()["message"] and "serving.serving-endpoints" in refused.json()["message"]
+    assert ask(chat_endpoint, workspace.issue_token("alice", scopes=["serving.serving-endpoints"]), chat()).status_code == 200
+
+
 def test_malformed_requests_get_a_400(workspace, chat_endpoint):
     token = workspace.issue_token("alice")
     response = httpx.post(f"{chat_endpoint.url}/invocations", content=b"{not json", headers={"Authorization": f"Bearer {token}"})

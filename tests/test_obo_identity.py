@@ -232,3 +232,15 @@ def test_async_functions_run_as_their_invoker(workspace, invoker_token):
 
     with obo_auth.as_user(invoker_token(workspace, "carol"), host=workspace.url):
         assert asyncio.run(predict()) == "carol@example.com"
+
+
+def test_in_serving_an_empty_per_request_source_never_falls_back_to_the_shared_slot(serving, workspace, mocker, invoker_token):
+    """The slot may hold another request's token; with the per-request source present, it is never read."""
+    serving["invokers_token"] = invoker_token(workspace, "bob")
+    runtime = types.ModuleType("mlflowserving.scoring_server.agent_utils")
+    runtime.fetch_obo_token = lambda: None  # e.g. a worker thread that did not inherit the request
+    for name in ("mlflowserving", "mlflowserving.scoring_server"):
+        mocker.patch.dict(sys.modules, {name: types.ModuleType(name)})
+    mocker.patch.dict(sys.modules, {"mlflowserving.scoring_server.agent_utils": runtime})
+    with pytest.raises(NoInvokerError):
+        whoami()

@@ -57,3 +57,13 @@ def test_blank_tokens_are_refused_without_echoing_them():
         UserToken("   ", "test")
     with pytest.raises(NoInvokerError):
         obo_auth.on_behalf_of_user(lambda: None)()
+
+
+def test_scrub_replaces_anything_token_shaped():
+    from obo_auth.redact import fingerprint, scrub
+
+    pat = "dapi" + "0123456789abcdef" * 2
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
+    scrubbed = scrub(f"failed with {pat} and Bearer {jwt}; also secret-xyz", ["secret-xyz"])
+    assert pat not in scrubbed and jwt not in scrubbed and "secret-xyz" not in scrubbed
+    assert fingerprint(pat) in scrubbed and fingerprint(jwt) in scrubbed

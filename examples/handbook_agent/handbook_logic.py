@@ -60,8 +60,9 @@ def answer(messages: list[dict[str, Any]]) -> Answer:
     if reply.tool_calls:
         conversation.append(reply.model_dump(exclude_none=True))
         for call in reply.tool_calls:
-            documents = retriever.execute(**json.loads(call.function.arguments))
-            sources += [d["metadata"]["doc_uri"] for d in documents if d["metadata"].get("doc_uri")]
+            # A grant revoked or a token expired between building the tool and querying it degrades too.
+            documents = req.optional("the company handbook", lambda: retriever.execute(**json.loads(call.function.arguments))) or []
+            sources += [d["metadata"]["doc_uri"] for d in documents if d.get("metadata", {}).get("doc_uri")]
             conversation.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(documents)})
         reply = _complete(llm, conversation, None)
     text = reply.content or ""

@@ -1,7 +1,7 @@
 """Clients for a request: the invoker's, pinned to one token, and the agent's own.
 
-Configuration is resolved once per process (per host, per environment) and each request's
-user client is derived from it, so neither client costs a network round trip per request.
+Configuration is resolved once per process (the user client's per host, the system client's
+per environment) and each request's user client is derived from it, so neither client costs a network round trip per request.
 
 The user client plugs into the SDK's credentials-strategy protocol. Its ``auth_type`` is
 ``"pat"`` on purpose: the retriever tools branch on ``config.auth_type`` and, for ``pat``,

@@ -87,8 +87,12 @@ def _wrapper(function: F, strict: bool) -> F:
                         _current.reset(reset)
                     yield item
             finally:
-                await generator.aclose()
-                context.end()
+                reset = _current.set(context)
+                try:
+                    await generator.aclose()  # its own finally blocks still run as the user
+                finally:
+                    _current.reset(reset)
+                    context.end()
 
         return async_stream  # type: ignore[return-value]
 

@@ -45,7 +45,9 @@ def access_category(error: BaseException) -> str | None:
         category = _category(current)
         if category:
             return category
-        current = current.__cause__ or current.__context__
+        # Only explicit causes (raise ... from ...): an unrelated error raised while handling
+        # a 403 is a programming error, not a degradation.
+        current = current.__cause__
     return None
 
 

@@ -2,8 +2,9 @@
 
 In order (shared/REFERENCE.md):
 1. an explicit ``with obo_auth.as_user(token):`` (tests, notebooks, obo_auth's local serving);
-2. in Databricks Model Serving only: ``mlflowserving.scoring_server.agent_utils.fetch_obo_token()``,
-   then the process-wide slot ``threading.main_thread().__dict__["invokers_token"]``.
+2. in Databricks Model Serving only: ``mlflowserving.scoring_server.agent_utils.fetch_obo_token()``
+   (per request); only where that module does not exist, the process-wide slot
+   ``threading.main_thread().__dict__["invokers_token"]``.
 Nothing else: never the agent's own credentials, never the developer's login.
 """
 
@@ -61,12 +62,18 @@ def read_invoker() -> tuple[UserToken, str | None]:
             "`with obo_auth.as_user(token, host=...):` or serve the model with `obo-auth serve`. "
             "obo_auth never falls back to your own login."
         )
-    token = _from_mlflowserving()
-    if token:
-        return UserToken(token, "mlflowserving"), None
-    token = threading.main_thread().__dict__.get(_SLOT)
+    try:
+        from mlflowserving.scoring_server.agent_utils import fetch_obo_token  # only exists inside Databricks serving
+    except ImportError:
+        # An older runtime: the process-wide slot is the only source. Never used when the
+        # per-request source exists but is empty, where the slot may hold another request's token.
+        token = threading.main_thread().__dict__.get(_SLOT)
+        source = "main-thread slot"
+    else:
+        token = _call(fetch_obo_token)
+        source = "mlflowserving"
     if isinstance(token, str) and token.strip():
-        return UserToken(token, "main-thread slot"), None
+        return UserToken(token, source), None
     raise NoInvokerError(
         "Model Serving passed no end-user token with this request, so it cannot run on behalf of the user. "
         "Check that the model was logged with obo_auth.log_model (an auth policy with user scopes) and that "
@@ -74,13 +81,8 @@ def read_invoker() -> tuple[UserToken, str | None]:
     )
 
 
-def _from_mlflowserving() -> str | None:
+def _call(fetch_obo_token) -> object:
     try:
-        from mlflowserving.scoring_server.agent_utils import fetch_obo_token  # only exists inside Databricks serving
-    except ImportError:
+        return fetch_obo_token()
+    except Exception:  # the runtime's own failure: no invoker, so fail closed
         return None
-    try:
-        token = fetch_obo_token()
-    except Exception:  # the runtime's own failure: fall through to the main-thread slot
-        return None
-    return token if isinstance(token, str) and token.strip() else None

@@ -8,6 +8,7 @@ revealing the token.
 from __future__ import annotations
 
 import hashlib
+import re
 
 _FINGERPRINT_HEX_CHARS = 12
 
@@ -21,3 +22,14 @@ def fingerprint(secret: str) -> str:
 def token_hash(secret: str) -> str:
     """The full SHA-256 of a token: how stores key tokens without keeping them."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+# Token shapes: Databricks personal access tokens (dapi + 32 hex) and JWTs (OAuth and OBO tokens).
+_TOKEN_SHAPED = re.compile(r"\bdapi[0-9a-f]{32}(?:-\d+)?\b|\beyJ[\w-]+\.[\w-]+\.[\w-]*")
+
+
+def scrub(text: str, secrets: list[str] = ()) -> str:
+    """``text`` with ``secrets`` and anything shaped like a token replaced by fingerprints."""
+    for secret in secrets:
+        text = text.replace(secret, fingerprint(secret))
+    return _TOKEN_SHAPED.sub(lambda match: fingerprint(match.group(0)), text)

@@ -84,7 +84,7 @@ def _print_welcome(local: LocalWorkspace, seed: Path | None) -> None:
 
 @workspace.command()
 @click.argument("principal")
-@click.option("--port", type=int, help="Which running workspace (default: the only one running).")
+@click.option("--port", type=int, help="Which running workspace (default: the one started last).")
 @click.option("--scopes", help="Comma-separated API scopes for a downscoped token (default: unrestricted).")
 @click.option("--ttl", type=click.FloatRange(min=1), help="Seconds until the token expires (default: never).")
 def token(principal: str, port: int | None, scopes: str | None, ttl: float | None) -> None:

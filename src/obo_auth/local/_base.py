@@ -125,6 +125,12 @@ def _too_large(size: int) -> str:
 _MISSING = object()
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header, or None."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
+
+
 def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:
     """``body[name]`` checked against ``kind``; a missing required field or a wrong type is a 400."""
     if name not in body or body[name] is None:

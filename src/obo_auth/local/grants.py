@@ -49,7 +49,7 @@ class GrantsBackend:
         for grant in self._grants:
             if (grant.privilege, grant.securable_type, grant.securable) != (privilege, securable_type, securable):
                 continue
-            if grant.grantee in (principal.name, principal.short_name, principal.display_name):
+            if grant.grantee in (principal.name, principal.short_name):
                 return f"{principal.name} has {privilege} on {SECURABLE_TYPES[securable_type]} {securable}"
             if grant.grantee in principal.groups:
                 return (

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from obo_auth.local._base import ApiError, PermissionDenied, reject_declared_oversize
+from obo_auth.local._base import ApiError, PermissionDenied, bearer_token, reject_declared_oversize
 from obo_auth.local.api_scopes import API_SCOPES
 from obo_auth.local.audit import AuditRecord
 from obo_auth.local.identity.models import Principal, TokenInfo
@@ -68,7 +68,7 @@ def api(
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
             state: WorkspaceState = request.app.state.workspace
-            bearer = _bearer(request)
+            bearer = bearer_token(request)
             call = Call(state, None)
             try:
                 # Size first, as a front end would: an oversized request is refused unread.
@@ -91,14 +91,6 @@ def api(
         return endpoint
 
     return wrap
-
-
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return None
 
 
 def _invalid_scope(request: Request, required_scope: str, token: TokenInfo) -> PermissionDenied:

@@ -10,17 +10,23 @@ import uvicorn
 _STARTUP_TIMEOUT_SECONDS = 30
 
 
+def loopback_socket(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
+    """A bound TCP socket for uvicorn (port 0: a free one), or an OSError that says what to do."""
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without
+    # it every response waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"Cannot listen on {host}:{port} ({exc.strerror}); choose another port or 0 for a free one.") from None
+    return sock
+
+
 class BackgroundServer:
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without
-        # it every response waits ~40 ms for the client's delayed ACK.
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self._socket.bind((host, port))
-        except OSError as exc:
-            self._socket.close()
-            raise OSError(f"Cannot listen on {host}:{port} ({exc.strerror}); choose another port or 0 for a free one.") from None
+        self._socket = loopback_socket(port, host)
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5)
         self._server = uvicorn.Server(config)

@@ -25,13 +25,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from obo_auth.errors import ToolUnavailableError
-from obo_auth.redact import fingerprint
+from obo_auth.local._base import MAX_BODY_BYTES, ApiError, bearer_token, parse_json
+from obo_auth.redact import scrub
+from obo_auth.scopes import covers
 from obo_auth.serving import runtime
 from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
 
 logger = logging.getLogger("obo_auth.serving")
 
-INVOKER_TOKEN_TTL_SECONDS = 900  # short-lived, as the platform's downscoped tokens are
+INVOKER_TOKEN_TTL_SECONDS = 900
+SERVING_SCOPE = "serving.serving-endpoints"  # short-lived, as the platform's downscoped tokens are
 
 
 @dataclass
@@ -66,14 +69,16 @@ def build_app(served: ServedModel, link: WorkspaceLink) -> Starlette:
 
     async def invocations(request: Request) -> Response:
         try:
+            token = await run_in_threadpool(_authorize, request, served, link)  # who asks, before what they ask
             payload = await _payload(request)
-            token = await run_in_threadpool(_authorize, request, served, link)
         except RequestError as error:
             return JSONResponse(error.to_json(), status_code=error.status)
-        secrets = [s for s in (_bearer(request), token) if s]
+        secrets = [s for s in (bearer_token(request), token) if s]
         if payload.pop("stream", False):
-            produce = lambda: served.model.predict_stream(payload)  # noqa: E731
-            return StreamingResponse(_sse(lambda emit: handle(lambda: _drain(produce(), emit), token), secrets), media_type="text/event-stream")
+            def stream(emit: Callable[[Any], None]) -> None:
+                handle(lambda: _drain(served.model.predict_stream(payload), emit), token)
+
+            return StreamingResponse(_sse(stream, secrets), media_type="text/event-stream")
         try:
             result = await run_in_threadpool(handle, lambda: served.model.predict(payload), token)
         except Exception as error:
@@ -87,16 +92,14 @@ def build_app(served: ServedModel, link: WorkspaceLink) -> Starlette:
     return Starlette(routes=[Route("/invocations", invocations, methods=["POST"]), Route("/ping", ping, methods=["GET"])])
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
-
-
 async def _payload(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestError(400, "REQUEST_ENTITY_TOO_LARGE", f"The request body is over {MAX_BODY_BYTES} bytes.")
     try:
-        payload = json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RequestError(400, "MALFORMED_REQUEST", "The request body is not valid JSON; send a ChatAgent or ResponsesAgent request object.") from None
+        payload = parse_json(body, "The request body")
+    except ApiError as error:
+        raise RequestError(error.status, error.error_code, error.message) from None
     if not isinstance(payload, dict):
         raise RequestError(400, "MALFORMED_REQUEST", "The request body must be a JSON object with 'messages' (ChatAgent) or 'input' (ResponsesAgent).")
     return payload
@@ -104,11 +107,14 @@ async def _payload(request: Request) -> dict[str, Any]:
 
 def _authorize(request: Request, served: ServedModel, link: WorkspaceLink) -> str | None:
     """The invoker's downscoped token for this request (None if the model declares no user scopes)."""
-    bearer = _bearer(request)
+    bearer = bearer_token(request)
     if not bearer:
         raise RequestError(401, "UNAUTHENTICATED", "No access token: send 'Authorization: Bearer <token>' with a token issued by the workspace.")
     try:
         invoker = link.introspect(bearer)
+        # As Model Serving does: a downscoped token may only call an endpoint if it holds the scope for it.
+        if invoker.scopes is not None and not covers(invoker.scopes, SERVING_SCOPE):
+            raise RequestError(403, "PERMISSION_DENIED", f"Invalid scope: querying a serving endpoint needs the API scope '{SERVING_SCOPE}'.")
         link.check_can_query(invoker.principal, served.endpoint)
         if served.user_scopes is None:
             return None
@@ -163,8 +169,6 @@ def _failure(error: Exception, secrets: list[str]) -> RequestError:
     else:
         code = getattr(error, "error_code", None)
         status, code = (400, code) if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST") else (500, "INTERNAL_ERROR")
-    message = f"{type(error).__name__}: {error}"
-    for secret in secrets:
-        message = message.replace(secret, fingerprint(secret))
+    message = scrub(f"{type(error).__name__}: {error}", secrets)
     logger.warning("prediction failed: %s", message)
     return RequestError(status, code, message)

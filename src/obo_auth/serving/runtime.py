@@ -31,8 +31,11 @@ _request_token: ContextVar[str | None] = ContextVar("obo_auth_serving_invoker", 
 def install(workspace_url: str, agent_token: str, credentials_dir: Path) -> None:
     """Makes this process look like a Model Serving container to the Databricks libraries."""
     write_agent_credentials(credentials_dir, agent_token)
-    for variable in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "DATABRICKS_CONFIG_PROFILE"):
-        os.environ.pop(variable, None)  # in serving, no developer credentials exist
+    # In serving no developer credentials exist: no DATABRICKS_*/ARM_*/GOOGLE_* variables, and no
+    # ~/.databrickscfg (whose [DEFAULT] profile the SDK would otherwise try before model serving).
+    for variable in [v for v in os.environ if v.startswith(("DATABRICKS_", "ARM_", "GOOGLE_"))]:
+        del os.environ[variable]
+    os.environ["DATABRICKS_CONFIG_FILE"] = str(credentials_dir / "no-databrickscfg")
     os.environ.update(
         {
             "IS_IN_DB_MODEL_SERVING_ENV": "true",

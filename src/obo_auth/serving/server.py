@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import tempfile
 from pathlib import Path
 
 import uvicorn
 
+from obo_auth.local.server import loopback_socket
 from obo_auth.serving import runtime
 from obo_auth.serving.app import ServedModel, build_app
 from obo_auth.serving.workspace_link import WorkspaceLink
 
 ADMIN_TOKEN_VARIABLE = "OBO_AUTH_ADMIN_TOKEN"
-AGENT_TOKEN_TTL_SECONDS = 3600
 
 
 def load(model_uri: str, endpoint: str, agent_principal: str):
@@ -68,22 +67,21 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(model_uri: str, workspace_url: str, admin_token: str, *, port: int, endpoint: str, agent_principal: str, ready_file: str | None, announce=None) -> None:
     link = WorkspaceLink(workspace_url, admin_token)
-    credentials_dir = Path(tempfile.mkdtemp(prefix="obo-auth-serving-"))
-    # The agent's own identity, as the platform mounts it: an OAuth token in a file.
-    runtime.install(workspace_url, link.mint(agent_principal, scopes=None, ttl=AGENT_TOKEN_TTL_SECONDS), credentials_dir)
-    served = load(model_uri, endpoint, agent_principal)
-    link.register_endpoint(endpoint)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY: see local/server.py
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(build_app(served, link), log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    if ready_file:
-        Path(ready_file).write_text(url)
-    if announce:
-        announce(url, served)
+    sock = loopback_socket(port)
     try:
-        server.run(sockets=[sock])
+        with tempfile.TemporaryDirectory(prefix="obo-auth-serving-") as credentials_dir:
+            # The agent's own identity, as the platform mounts it: an OAuth token in a file. The
+            # platform rotates it; locally it lives as long as the serving process.
+            runtime.install(workspace_url, link.mint(agent_principal, scopes=None, ttl=None), Path(credentials_dir))
+            served = load(model_uri, endpoint, agent_principal)
+            link.register_endpoint(endpoint)
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            server = uvicorn.Server(uvicorn.Config(build_app(served, link), log_level="warning", access_log=False, lifespan="off"))
+            if ready_file:
+                Path(ready_file).write_text(url)
+            if announce:
+                announce(url, served)
+            server.run(sockets=[sock])
     finally:
+        sock.close()
         link.close()

@@ -27,7 +27,7 @@ class WorkspaceRefused(Exception):
 @dataclass(frozen=True)
 class Invoker:
     principal: str
-    kind: str
+    scopes: list[str] | None  # None: an unrestricted token
 
 
 class WorkspaceLink:
@@ -42,8 +42,11 @@ class WorkspaceLink:
         self._client.close()
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._client.post(f"{ADMIN_PREFIX}{path}", json=body)
-        payload = response.json()
+        try:
+            response = self._client.post(f"{ADMIN_PREFIX}{path}", json=body)
+            payload = response.json()
+        except (httpx.HTTPError, ValueError):
+            raise WorkspaceRefused(503, "TEMPORARILY_UNAVAILABLE", f"The local workspace at {self.url} did not answer; is it still running?") from None
         if response.status_code != 200:
             raise WorkspaceRefused(response.status_code, payload.get("error_code", "UNKNOWN"), payload.get("message", ""))
         return payload
@@ -54,7 +57,7 @@ class WorkspaceLink:
     def introspect(self, token: str) -> Invoker:
         """Who ``token`` belongs to; WorkspaceRefused(401) if it is not valid."""
         payload = self._post("/tokens/introspect", {"token": token})
-        return Invoker(payload["principal"], payload["kind"])
+        return Invoker(payload["principal"], payload["scopes"])
 
     def check_can_query(self, principal: str, endpoint: str) -> None:
         """WorkspaceRefused(403) unless ``principal`` may query the serving endpoint."""

@@ -91,7 +91,8 @@ class IdentityBackend:
     def find(self, name: str) -> Principal:
         """A principal by user name, short name (``alice``), display name or application id."""
         for principal in self._principals:
-            if name in (principal.name, principal.short_name, principal.display_name, principal.application_id, principal.id):
+            # Display names are not unique, so they never identify anyone.
+            if name in (principal.name, principal.short_name, principal.application_id, principal.id):
                 return principal
         known = ", ".join(p.short_name for p in self._principals)
         raise NotFound(f"No user or service principal named {name[:80]!r} in this workspace; known: {known}.")

@@ -77,10 +77,26 @@ def _like(column: str, value: str) -> Predicate:
     # Without '%', LIKE matches a whole token (as the filtering guide says), so "leave"
     # does not match "leaves". Matching is case-insensitive here; the guide does not say.
     if "%" in value:
-        pattern = re.compile(".*".join(re.escape(part) for part in value.split("%")), re.IGNORECASE | re.DOTALL)
-        return lambda row: isinstance(row.get(column), str) and pattern.fullmatch(row[column]) is not None
+        parts = value.lower().split("%")
+        return lambda row: isinstance(row.get(column), str) and _wildcard_match(row[column].lower(), parts)
     token = value.lower()
     return lambda row: isinstance(row.get(column), str) and token in row[column].lower().split()
+
+
+def _wildcard_match(text: str, parts: list[str]) -> bool:
+    """``text`` matches ``parts`` joined by '%' wildcards: a greedy left-to-right scan, linear
+    in the text (a regex of many '.*' backtracks exponentially on a crafted pattern)."""
+    first, *middle, last = parts
+    if not text.startswith(first) or len(text) < len(first) + len(last):
+        return False
+    position = len(first)
+    end = len(text) - len(last)
+    for part in middle:
+        found = text.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return text.endswith(last) and position <= end
 
 
 def _or_predicate(key: str, value: Any, columns: set[str]) -> Predicate:

@@ -21,7 +21,7 @@ class RowFilter:
     except_for: frozenset[str]
 
     def hides(self, row: dict[str, Any], principal: Principal) -> bool:
-        exempt = {principal.name, principal.short_name, principal.display_name} | principal.groups
+        exempt = {principal.name, principal.short_name} | principal.groups
         if exempt & self.except_for:
             return False
         return all(_equals_any(row.get(column), wanted) for column, wanted in self.hide_where.items())
