@@ -13,13 +13,12 @@ import threading
 from pathlib import Path
 
 import click
-import httpx
 from rich.console import Console
 from rich.table import Table
 
 from obo_auth.local import LocalWorkspace, SeedError
-from obo_auth.local.admin.routes import ADMIN_PREFIX
 from obo_auth.private_files import write_private_json
+from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
 
 console = Console()
 
@@ -90,32 +89,40 @@ def _print_welcome(local: LocalWorkspace, seed: Path | None) -> None:
 def token(principal: str, port: int | None, scopes: str | None, ttl: float | None) -> None:
     """Print a token for PRINCIPAL (alice, bob@example.com, obo-agent, ...) from a running workspace."""
     runtime = _find_runtime(port)
-    body = {"principal": principal, "scopes": [s.strip() for s in scopes.split(",") if s.strip()] if scopes else None, "ttl": ttl}
+    link = WorkspaceLink(runtime["url"], runtime["admin_token"])
     try:
-        response = httpx.post(f"{runtime['url']}{ADMIN_PREFIX}/tokens", json=body, headers={"Authorization": f"Bearer {runtime['admin_token']}"}, timeout=10)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"Cannot reach the workspace at {runtime['url']} ({exc}); is it still running?") from None
-    if response.status_code != 200:
-        raise click.ClickException(response.json().get("message", response.text))
-    click.echo(response.json()["token_value"])
+        scope_list = [s.strip() for s in scopes.split(",") if s.strip()] if scopes else None
+        click.echo(link.mint(principal, scopes=scope_list, ttl=ttl))
+    except WorkspaceRefused as refused:
+        raise click.ClickException(refused.message) from None
+    finally:
+        link.close()
+
+
+def _runtimes() -> list[dict]:
+    """The runtime files of running workspaces, newest first; unreadable ones are skipped."""
+    runtimes = []
+    for path in sorted(runtime_dir().glob("workspace-*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            runtime = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # being written, or left half-written by a crash
+        if isinstance(runtime, dict) and {"url", "admin_token"} <= runtime.keys():
+            runtimes.append(runtime)
+    return runtimes
 
 
 def runtime_for_url(url: str) -> dict:
     """The runtime file of the running workspace at ``url`` (its admin credential included)."""
-    for path in runtime_dir().glob("workspace-*.json"):
-        runtime = json.loads(path.read_text())
+    for runtime in _runtimes():
         if runtime["url"].rstrip("/") == url.rstrip("/"):
             return runtime
     raise click.ClickException(f"No local workspace started with `obo-auth workspace` is running at {url}.")
 
 
 def _find_runtime(port: int | None) -> dict:
-    if port is not None:
-        candidates = [_runtime_file(port)]
-    else:
-        candidates = sorted(runtime_dir().glob("workspace-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for path in candidates:
-        if path.exists():
-            return json.loads(path.read_text())
+    for runtime in _runtimes():
+        if port is None or runtime["url"].endswith(f":{port}"):
+            return runtime
     where = f"on port {port}" if port is not None else "at all"
     raise click.ClickException(f"No local workspace is running {where}: start one with `obo-auth workspace`.")
