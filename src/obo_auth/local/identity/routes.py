@@ -73,7 +73,7 @@ async def oauth_token(request: Request, call: Call) -> Response:
     token = call.state.identity.issue(principal, None, _TOKEN_TTL_SECONDS)
     call.token = call.state.identity.lookup(token)  # so the audit record names who asked
     return JSONResponse(
-        {"access_token": token, "token_type": "Bearer", "expires_in": _TOKEN_TTL_SECONDS, "scope": form.get("scope", "all-apis")},
+        {"access_token": token, "token_type": "Bearer", "expires_in": _TOKEN_TTL_SECONDS, "scope": "all-apis"},  # what it grants, whatever was asked
         headers={"Cache-Control": "no-store"},
     )
 
