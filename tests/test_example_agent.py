@@ -81,6 +81,8 @@ def test_retrieval_is_traced_as_a_retriever_span_with_doc_uris(agent, workspace,
     from mlflow.entities import SpanType
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'traces.db'}")  # a store that keeps traces
+    # Its own experiment: another module's active experiment id means nothing in this store.
+    mlflow.set_experiment(experiment_id=mlflow.create_experiment("traces", artifact_location=str(tmp_path / "artifacts")))
     try:
         ask(agent, workspace, invoker_token, "alice")
         trace = mlflow.get_trace(mlflow.get_last_active_trace_id(), flush=True)
