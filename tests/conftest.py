@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
+from obo_auth.local import LocalWorkspace
+
 # No timed assertions in tests (the machines are shared and noisy): hypothesis's per-example
 # deadline is one, so it is off everywhere; speed is measured by benchmarks/ instead.
 settings.register_profile("obo_auth", deadline=None)
 settings.load_profile("obo_auth")
-
-from obo_auth.local import LocalWorkspace
 
 
 @pytest.fixture(scope="session", autouse=True)
