@@ -23,6 +23,7 @@ from databricks.sdk.config import Config
 from databricks.sdk.credentials_provider import CredentialsStrategy
 
 from obo_auth.errors import NoInvokerError, RequestEndedError
+from obo_auth.invoker import SERVING_FLAGS
 from obo_auth.token import UserToken
 
 # The serving runtime names the workspace host in one of these; outside it, DATABRICKS_HOST.
@@ -36,7 +37,7 @@ _SYSTEM_ENVIRONMENT = (
     "DATABRICKS_CONFIG_PROFILE",
     "DATABRICKS_CONFIG_FILE",
     "SERVING_CREDENTIALS_DIR",
-    "IS_IN_DB_MODEL_SERVING_ENV",
+    *SERVING_FLAGS,
 )
 
 

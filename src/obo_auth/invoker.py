@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from obo_auth.errors import NoInvokerError
 from obo_auth.token import UserToken
 
-_SERVING_FLAGS = ("IS_IN_DB_MODEL_SERVING_ENV", "IS_IN_DATABRICKS_MODEL_SERVING_ENV")
+SERVING_FLAGS = ("IS_IN_DB_MODEL_SERVING_ENV", "IS_IN_DATABRICKS_MODEL_SERVING_ENV")
 _SLOT = "invokers_token"
 
 
@@ -34,7 +34,7 @@ _explicit_user: ContextVar[ExplicitUser | None] = ContextVar("obo_auth_explicit_
 
 
 def in_model_serving() -> bool:
-    return any(os.environ.get(flag, "").lower() == "true" for flag in _SERVING_FLAGS)
+    return any(os.environ.get(flag, "").lower() == "true" for flag in SERVING_FLAGS)
 
 
 @contextmanager

@@ -31,6 +31,7 @@ from packaging.utils import canonicalize_name
 
 from obo_auth.errors import ArgumentTypeError, NoInvokerError, ResourceDeclarationError
 from obo_auth.resources import ResourceDeclaration, check_declarations, required_scopes, validate_scopes
+from obo_auth.scopes import normalize
 
 if TYPE_CHECKING:
     from mlflow.models.auth_policy import AuthPolicy
@@ -49,7 +50,8 @@ def auth_policy(*resources: ResourceDeclaration, extra_scopes: Iterable[str] = (
     if not resources and not extra:
         raise ResourceDeclarationError("an auth policy needs at least one resource declaration or extra scope")
     _check_one_identity_each(resources)
-    scopes = validate_scopes([*required_scopes(*resources), *extra])
+    # required_scopes come from the table, already valid; only the extras needed checking.
+    scopes = normalize([*required_scopes(*resources), *extra])
     # dict.fromkeys: a resource declared twice is listed once, in declaration order.
     system = [r.to_mlflow() for r in dict.fromkeys(r for r in resources if not r.on_behalf_of_user)]
 

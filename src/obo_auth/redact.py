@@ -15,8 +15,7 @@ _FINGERPRINT_HEX_CHARS = 12
 
 def fingerprint(secret: str) -> str:
     """A short, stable, one-way tag for ``secret`` (e.g. ``fp:3a9c01be77d2``)."""
-    digest = hashlib.sha256(secret.encode("utf-8")).hexdigest()
-    return f"fp:{digest[:_FINGERPRINT_HEX_CHARS]}"
+    return f"fp:{token_hash(secret)[:_FINGERPRINT_HEX_CHARS]}"
 
 
 def token_hash(secret: str) -> str:

@@ -189,22 +189,23 @@ def page(items: list[Any], start: int, count: int) -> list[Any]:
     return items[start - 1 : start - 1 + count]
 
 
+_JSON_TYPE_NAMES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+}
+
+
 def _json_type(value: Any) -> str:
-    return {
-        dict: "an object",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
+    return _type_name(type(value))
 
 
 def _type_name(kind: type) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}.get(
-        kind, kind.__name__
-    )
+    return _JSON_TYPE_NAMES.get(kind, kind.__name__)
 
 
 def _short(exc: Exception) -> str:
