@@ -9,6 +9,7 @@ nothing is mocked. Sibling: tests/test_smoke_sdk.py (databricks-sdk auth and SCI
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from importlib import resources
@@ -20,6 +21,7 @@ from databricks.ai_search.client import VectorSearchClient
 from databricks.ai_search.exceptions import AISearchException, BadRequest, NotFound, PermissionDenied
 from databricks.ai_search.index import VectorSearchIndex
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import PermissionDenied as SdkPermissionDenied
 from databricks_langchain import VectorSearchRetrieverTool as LangchainRetrieverTool
 from databricks_openai import VectorSearchRetrieverTool as OpenAIRetrieverTool
 
@@ -192,6 +194,69 @@ def test_unknown_and_malformed_index_names(workspace):
     with pytest.raises(BadRequest) as excinfo:
         client.get_index(index_name="handbook_index")
     assert excinfo.value.status_code == 400 and "catalog.schema.name" in str(excinfo.value)
+
+
+# -- listings show only the indexes the caller may read ---------------------------------------
+
+PAYROLL = "main.finance.payroll_index"
+
+
+@pytest.fixture(scope="module")
+def two_indexes():
+    """Two indexes on one endpoint: alice and carol read the handbook, bob the payroll index,
+    dana (group index-admins) both, obo-agent neither."""
+    seed = _default_seed()
+    handbook = seed["indexes"][0]
+    seed["indexes"].append({**handbook, "name": PAYROLL, "source_table": "main.finance.payroll", "rows": handbook["rows"][:2], "row_filters": []})
+    seed["users"].append({"user_name": "dana@example.com"})
+    seed["groups"].append({"name": "index-admins", "members": ["dana@example.com"]})
+    seed["grants"] += [
+        {"principal": "bob@example.com", "privilege": "SELECT", "on": {"index": PAYROLL}},
+        *({"principal": "index-admins", "privilege": "SELECT", "on": {"index": name}} for name in (INDEX, PAYROLL)),
+    ]
+    with LocalWorkspace(seed) as ws:
+        yield ws
+
+
+@pytest.mark.parametrize(
+    ("principal", "readable"),
+    [
+        pytest.param("alice@example.com", {INDEX}, id="reads-one"),
+        pytest.param("bob@example.com", {PAYROLL}, id="reads-the-other"),
+        pytest.param("dana@example.com", {INDEX, PAYROLL}, id="admin-group-reads-all"),
+        pytest.param("obo-agent", set(), id="service-principal-reads-none"),
+    ],
+)
+def test_listings_show_only_the_indexes_the_caller_may_read(two_indexes, principal, readable):
+    token = two_indexes.issue_token(principal)
+    client, w = _client(two_indexes, token), WorkspaceClient(host=two_indexes.url, token=token)
+    mark = len(two_indexes.audit())
+    listed = {
+        "client.list_indexes": client.list_indexes(ENDPOINT),
+        "client.get_endpoint": client.get_endpoint(ENDPOINT),
+        "client.list_endpoints": client.list_endpoints(),
+        "sdk.list_indexes": [i.as_dict() for i in w.vector_search_indexes.list_indexes(endpoint_name=ENDPOINT)],
+        "sdk.get_endpoint": w.vector_search_endpoints.get_endpoint(ENDPOINT).as_dict(),
+    }
+    assert {i["name"] for i in listed["client.list_indexes"].get("vector_indexes", [])} == readable
+    assert {i["name"] for i in listed["sdk.list_indexes"]} == readable
+    # The endpoint's index count tells no more than its listing does.
+    counts = [listed["client.get_endpoint"], listed["client.list_endpoints"]["endpoints"][0], listed["sdk.get_endpoint"]]
+    assert [e["num_indexes"] for e in counts] == [len(readable)] * 3
+    hidden = {INDEX, PAYROLL} - readable
+    assert not any(name in json.dumps(listed) for name in hidden)
+
+    # The workspace filtered (the hidden index exists), as this caller, and said so only in the audit log.
+    records = _api_requests(two_indexes, mark)
+    assert [(r.principal, r.decision) for r in records] == [(principal, "allow")] * len(listed)
+    assert [f"hid {len(hidden)} indexes" in r.reason for r in records] == [bool(hidden)] * len(listed)
+
+    # The listing follows the rule the index GET applies.
+    for name in readable:
+        assert w.vector_search_indexes.get_index(name).name == name
+    for name in hidden:
+        with pytest.raises(SdkPermissionDenied):
+            w.vector_search_indexes.get_index(name)
 
 
 # -- the retriever tools, as alice, carol and bob --------------------------------------------

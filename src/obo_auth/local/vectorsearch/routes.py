@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from starlette.requests import Request
@@ -18,13 +19,22 @@ _QUERY_TYPES = {"ANN", "HYBRID", "FULL_TEXT"}
 _UNSUPPORTED_QUERY_FIELDS = ("filter_string", "reranker", "columns_to_rerank", "sort_columns", "facets", "query_columns")
 
 
-def _endpoint_json(name: str, call: Call) -> dict[str, Any]:
-    return {
-        "name": name,
-        "endpoint_type": "STANDARD",
-        "endpoint_status": {"state": "ONLINE"},
-        "num_indexes": len(call.state.vector_search.indexes(name)),
-    }
+def _readable_indexes(call: Call, endpoint: str | None) -> list[Index]:
+    """The indexes (of ``endpoint``, or all) the caller may read: the rule the index GET and query apply.
+
+    Listings and counts go through it, so a caller learns of no index it may not read
+    (as in Unity Catalog, where a listing shows only what the caller may read).
+    """
+    indexes = call.state.vector_search.indexes(endpoint)
+    readable = [i for i in indexes if call.can("SELECT", "index", i.name)]
+    if len(readable) < len(indexes):
+        # For the audit log only: the caller is not told that anything was left out.
+        call.reason = f"allowed; hid {len(indexes) - len(readable)} indexes the caller may not read"
+    return readable
+
+
+def _endpoint_json(name: str, num_indexes: int) -> dict[str, Any]:
+    return {"name": name, "endpoint_type": "STANDARD", "endpoint_status": {"state": "ONLINE"}, "num_indexes": num_indexes}
 
 
 def _index_json(index: Index, request: Request) -> dict[str, Any]:
@@ -56,23 +66,24 @@ def _index_json(index: Index, request: Request) -> dict[str, Any]:
 
 @api("vector-search.endpoints")
 async def list_endpoints(request: Request, call: Call) -> Response:
-    return JSONResponse({"endpoints": [_endpoint_json(n, call) for n in call.state.vector_search.endpoints]})
+    counts = Counter(i.endpoint for i in _readable_indexes(call, None))
+    return JSONResponse({"endpoints": [_endpoint_json(n, counts[n]) for n in call.state.vector_search.endpoints]})
 
 
 @api("vector-search.endpoints")
 async def get_endpoint(request: Request, call: Call) -> Response:
     name = call.state.vector_search.endpoint(endpoint_name(request.path_params["name"], "vector search endpoint"))
     call.resource = f"vector_search_endpoint:{name}"
-    return JSONResponse(_endpoint_json(name, call))
+    return JSONResponse(_endpoint_json(name, len(_readable_indexes(call, name))))
 
 
 @api("vector-search.indexes")
 async def list_indexes(request: Request, call: Call) -> Response:
     endpoint = request.path_params.get("name") or request.query_params.get("endpoint_name")
     if endpoint is not None:
-        call.state.vector_search.endpoint(endpoint_name(endpoint, "vector search endpoint"))
-    # As in Unity Catalog, a listing shows only what the caller may read.
-    visible = [i for i in call.state.vector_search.indexes(endpoint) if call.can("SELECT", "index", i.name)]
+        endpoint = call.state.vector_search.endpoint(endpoint_name(endpoint, "vector search endpoint"))
+        call.resource = f"vector_search_endpoint:{endpoint}"
+    visible = _readable_indexes(call, endpoint)
     return JSONResponse({"vector_indexes": [{"name": i.name, "endpoint_name": i.endpoint, "index_type": "DELTA_SYNC", "primary_key": i.primary_key} for i in visible]})
 
 
