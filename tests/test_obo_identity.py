@@ -41,15 +41,15 @@ def test_current_request_outside_a_decorated_call_says_how_to_fix_it():
         obo_auth.current_request()
 
 
-def test_kept_user_client_fails_closed_and_never_acts_as_the_next_invoker(workspace, invoker_token):
+def test_a_kept_user_client_acts_for_the_request_it_is_used_in_and_sends_nothing_outside_one(workspace, invoker_token):
     with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
         kept = keep_user_client()
     before = len(workspace.audit())
     with obo_auth.as_user(invoker_token(workspace, "bob"), host=workspace.url):
-        assert whoami() == "bob@example.com"
-        with pytest.raises(RequestEndedError, match="ended"):
-            kept.current_user.me()
-    # Only bob's own call reached the workspace: the kept client sent nothing at all.
+        assert obo_auth.on_behalf_of_user(lambda: kept.current_user.me().user_name)() == "bob@example.com"
+    with pytest.raises(RequestEndedError, match="outside any request"):
+        kept.current_user.me()
+    # One call, bob's own: alice's kept client never acted as alice again, and outside a request sent nothing.
     assert [r.principal for r in workspace.audit()[before:]] == ["bob@example.com"]
 
 

@@ -164,20 +164,3 @@ def test_databricks_openai_acts_as_the_invoker_and_fails_closed_when_kept(worksp
         kept.chat.completions.create(model="chat-model", messages=[{"role": "user", "content": "hi"}])
     assert isinstance(raised.value.__cause__, RequestEndedError)
     assert workspace.audit()[before:] == []
-
-
-def test_a_kept_tool_still_acts_only_as_its_own_user(workspace, invoker_token):
-    """The pat branch copies the token: a kept tool is the residual risk SECURITY.md names.
-    It can never act as the next invoker, only as the user it was built for."""
-
-    @obo_auth.on_behalf_of_user
-    def build():
-        req = obo_auth.current_request()
-        return req.require("handbook", lambda: langchain_tool(req))
-
-    with obo_auth.as_user(invoker_token(workspace, "carol"), host=workspace.url):
-        kept = build()
-    before = len(workspace.audit())
-    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
-        kept._vector_store.similarity_search(QUESTION, k=10)
-    assert {r.principal for r in _calls_since(workspace, before)} == {"carol@example.com"}

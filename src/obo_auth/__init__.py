@@ -6,12 +6,14 @@ from obo_auth.degrade import Degradation, degraded_note, degraded_outputs
 from obo_auth.errors import (
     ArgumentTypeError,
     InvalidScopeError,
+    MalformedTokenError,
     NoInvokerError,
     OboAuthError,
     OutsideRequestError,
     RequestEndedError,
     ResourceDeclarationError,
     ToolUnavailableError,
+    WorkspaceMismatchError,
 )
 from obo_auth.invoker import as_user
 from obo_auth.policy import auth_policy, log_model
@@ -46,6 +48,7 @@ __all__ = [
     "required_scopes",
     "validate_scopes",
     "InvalidScopeError",
+    "MalformedTokenError",
     "NoInvokerError",
     "OboAuthError",
     "OutsideRequestError",
@@ -53,6 +56,7 @@ __all__ = [
     "RequestEndedError",
     "ResourceDeclarationError",
     "ToolUnavailableError",
+    "WorkspaceMismatchError",
     "as_user",
     "current_request",
     "degraded_note",

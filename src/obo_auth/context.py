@@ -1,56 +1,82 @@
 """The request context: who this request acts for, and the clients and tools built for it.
 
-It lives in a ContextVar, set by ``@on_behalf_of_user`` for exactly the duration of the
-call (or of a stream), so concurrent requests on threads, asyncio tasks or greenlets never
-see each other's context.
+It lives in a ContextVar (scope.py), set by ``@on_behalf_of_user`` for exactly the duration
+of the call (or of each step of a stream), so concurrent requests on threads, asyncio tasks
+or greenlets never see each other's context. A request ends when its call returns, when its
+stream is exhausted, closed or garbage-collected, or at its maximum lifetime, whichever
+comes first; after that nothing it handed out acts for anyone.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import TypeVar
 
 from databricks.sdk import WorkspaceClient
 
 from obo_auth import credentials
 from obo_auth.degrade import Degradation, access_category
-from obo_auth.errors import OutsideRequestError, ToolUnavailableError
+from obo_auth.errors import NoInvokerError, OutsideRequestError, RequestEndedError, ToolUnavailableError
+from obo_auth.invoker import (
+    SLOT_SOURCE,
+    explicit_user,
+    in_model_serving,
+    no_invoker_outside_serving,
+    read_serving_source,
+    read_slot,
+    serving_source,
+)
+from obo_auth.scope import current, normalize_host
 from obo_auth.token import UserToken
 
 T = TypeVar("T")
 
-_current: ContextVar[RequestContext | None] = ContextVar("obo_auth_request", default=None)
+# Model Serving ends every request at 297 s and that limit cannot be raised, so a request
+# still open after this long is a stream nobody closed (docs: model-serving-timeouts).
+DEFAULT_MAX_REQUEST_SECONDS = 300.0
+
+_clock = time.monotonic  # a seam for tests of the maximum lifetime
 
 
 class RequestContext:
     """One request on behalf of one user. Get it with :func:`current_request`."""
 
-    def __init__(self, token: UserToken, host: str | None, *, strict: bool = False):
+    def __init__(self, token: UserToken, host: str | None, *, strict: bool = False, max_seconds: float = DEFAULT_MAX_REQUEST_SECONDS):
         self._token = token
-        self._host = host
+        self._explicit_host = host
+        self._host: str | None = None
         self._strict = strict
-        self._active = True
-        self._lock = threading.Lock()
-        self._user_client: WorkspaceClient | None = None
+        self._ended = False
+        self._max_seconds = max_seconds
+        self._deadline = _clock() + max_seconds
         self.degraded: list[Degradation] = []
 
     def __repr__(self) -> str:
-        state = "active" if self._active else "ended"
+        state = "active" if self.active else "ended"
         return f"RequestContext(user token {self._token.fingerprint}, {state}, degraded={len(self.degraded)})"
 
     @property
     def active(self) -> bool:
-        return self._active
+        return not self._ended and _clock() < self._deadline
+
+    @property
+    def host(self) -> str:
+        """The workspace this request's token was issued by (explicit, or the environment's)."""
+        if self._host is None:
+            self._host = normalize_host(self._explicit_host or credentials.environment_host())
+        return self._host
 
     @property
     def user_client(self) -> WorkspaceClient:
-        """A WorkspaceClient acting as the invoker; after this request it fails closed."""
-        with self._lock:
-            if self._user_client is None:
-                self._user_client = credentials.user_client(self._token, self._host, lambda: self._active)
-            return self._user_client
+        """A WorkspaceClient acting as the invoker of whichever request uses it (see scope.py).
+
+        Kept beyond this request it acts for the request it is used in, and outside any
+        request it raises RequestEndedError without sending anything.
+        """
+        self._check_active()
+        return credentials.user_client(self.host)
 
     @property
     def system_client(self) -> WorkspaceClient:
@@ -72,6 +98,7 @@ class RequestContext:
 
     def require(self, name: str, factory: Callable[[], T]) -> T:
         """``factory()``; if the user may not use it, :class:`ToolUnavailableError`."""
+        self._check_active()
         try:
             return factory()
         except Exception as error:
@@ -81,12 +108,83 @@ class RequestContext:
             raise ToolUnavailableError(name, category, type(error).__name__) from error
 
     def end(self) -> None:
-        self._active = False
+        self._ended = True
+        if self._token.source == SLOT_SOURCE:
+            _slot_lease.release(self)
+
+    def ended_error(self) -> RequestEndedError:
+        if self._ended:
+            why = "has ended"
+        else:
+            why = f"has run past its maximum lifetime ({self._max_seconds:g} s; a stream nobody closed?)"
+        return RequestEndedError(
+            f"A user-scoped client or tool was used for a request that {why} ({self._token.fingerprint}); it sent "
+            "nothing and will not act for anyone else. Use it inside a live request."
+        )
+
+    def _check_active(self) -> None:
+        if not self.active:
+            raise self.ended_error()
+
+
+class _SlotLease:
+    """The process-wide token slot can serve one request at a time: this says which one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holder: RequestContext | None = None
+
+    def open(self, make: Callable[[UserToken], RequestContext]) -> RequestContext:
+        with self._lock:  # read the slot and take the lease as one step
+            if self._holder is not None and self._holder.active:
+                raise NoInvokerError(
+                    "Another request is in flight in this process, and this Model Serving runtime hands over the "
+                    "end user's token only in one process-wide slot, which cannot tell two requests apart. obo_auth "
+                    "refuses rather than risk acting as the other request's user: serve this model one request at a "
+                    "time (e.g. one worker thread), or on a runtime with a per-request token source."
+                )
+            context = make(read_slot())
+            self._holder = context
+            return context
+
+    def release(self, context: RequestContext) -> None:
+        with self._lock:
+            if self._holder is context:
+                self._holder = None
+
+
+_slot_lease = _SlotLease()
+
+
+def open_request(*, strict: bool, max_seconds: float) -> tuple[RequestContext, bool]:
+    """The context a decorated call runs in, and whether this call owns (and so ends) it.
+
+    Inside a live request a decorated helper, sub-agent or nested stream joins it: it never
+    re-reads the runtime (whose slot may already hold the next invoker) and never switches
+    users half-way. Otherwise the invoker is read once, here; no invoker is NoInvokerError.
+    """
+    outer = current.get()
+    if outer is not None:
+        outer._check_active()  # a thread or task that outlived its request: never a fresh read
+        return outer, False
+
+    def make(token: UserToken, host: str | None = None) -> RequestContext:
+        return RequestContext(token, host, strict=strict, max_seconds=max_seconds)
+
+    explicit = explicit_user()
+    if explicit is not None:
+        return make(explicit.token, explicit.host), True
+    if not in_model_serving():
+        raise no_invoker_outside_serving()
+    fetch_obo_token = serving_source()
+    if fetch_obo_token is not None:
+        return make(read_serving_source(fetch_obo_token)), True
+    return _slot_lease.open(make), True
 
 
 def current_request() -> RequestContext:
     """The context of the decorated call in progress; outside one, OutsideRequestError."""
-    context = _current.get()
+    context = current.get()
     if context is None:
         raise OutsideRequestError(
             "obo_auth.current_request() was called outside a request: decorate predict / predict_stream "

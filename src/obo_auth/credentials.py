@@ -1,13 +1,17 @@
-"""Clients for a request: the invoker's, pinned to one token, and the agent's own.
+"""Clients for a request: the invoker's, bound to whichever request uses it, and the agent's own.
 
-Configuration is resolved once per process (the user client's per host, the system client's
-per environment) and each request's user client is derived from it, so neither client costs a network round trip per request.
-
-The user client plugs into the SDK's credentials-strategy protocol. Its ``auth_type`` is
-``"pat"`` on purpose: the retriever tools branch on ``config.auth_type`` and, for ``pat``,
-copy ``config.host`` and ``config.token``, the pinned token. The other branch they know,
+The user client plugs into the SDK's credentials-strategy protocol, and holds no token: its
+strategy asks scope.invoker_token() for the token of the request in progress on every call.
+Its ``auth_type`` is ``"pat"`` on purpose: the retriever tools branch on ``config.auth_type``
+and, for ``pat``, copy ``config.host`` and ``config.token`` into the vector-search client,
+which formats ``f"Bearer {token}"`` per request. ``config.token`` is therefore a
+:class:`RequestBoundToken`: a string whose characters are an inert placeholder and whose
+formatted value is the current request's token. The other branch the tools know,
 ``model_serving_user_credentials``, re-reads the process-wide token slot on every query,
 which is exactly the hazard obo_auth exists to remove.
+
+Configuration is resolved once per process (the user client per host, the system client per
+environment), so neither client costs a network round trip per request.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 from databricks.sdk.credentials_provider import CredentialsStrategy
 
-from obo_auth.errors import NoInvokerError, RequestEndedError
+from obo_auth.errors import NoInvokerError
 from obo_auth.invoker import SERVING_FLAGS
-from obo_auth.token import UserToken
+from obo_auth.scope import invoker_token
 
 # The serving runtime names the workspace host in one of these; outside it, DATABRICKS_HOST.
 _HOST_VARIABLES = ("DATABRICKS_MODEL_SERVING_HOST_URL", "DB_MODEL_SERVING_HOST_URL", "DATABRICKS_HOST")
@@ -39,33 +43,79 @@ _SYSTEM_ENVIRONMENT = (
     "SERVING_CREDENTIALS_DIR",
     *SERVING_FLAGS,
 )
+# What a request-bound token's characters are: not a token, refused by any workspace, and
+# refused by obo_auth.as_user (":" cannot appear in a bearer token).
+PLACEHOLDER = "obo_auth:request-bound-user-token"
 
 
-class PinnedUserToken(CredentialsStrategy):
-    """Sends one invoker's token, and only while its request is active; then fails closed."""
+class RequestBoundToken(str):
+    """The token tools copy from ``user_client.config.token``.
 
-    def __init__(self, token: UserToken | None, is_active: Callable[[], bool]):
-        self._token = token
-        self._is_active = is_active
+    Formatted (``f"Bearer {token}"``, ``format``), it is the token of the request in progress,
+    if that request is for the workspace it was built for; outside a live request formatting
+    raises without anything being sent. Every other way to read it (``str()``, ``repr``,
+    concatenation, ``encode``, JSON, pickle) gives only the placeholder, which no workspace
+    accepts: a path that bypasses it fails closed.
+    """
 
-    def auth_type(self) -> str:
-        return "pat"  # see the module docstring: the branch the tools take to use *this* token
+    def __new__(cls, host: str) -> RequestBoundToken:
+        bound = super().__new__(cls, PLACEHOLDER)
+        bound._host = host
+        return bound
 
-    def __call__(self, cfg: Config) -> Callable[[], dict[str, str]]:
-        def headers() -> dict[str, str]:
-            if self._token is None:
-                raise NoInvokerError("This client has no user: derive user clients from obo_auth.current_request().")
-            if not self._is_active():
-                raise RequestEndedError(
-                    f"This user client belonged to a request that has ended ({self._token.fingerprint}); it will not "
-                    "act for anyone else. Use obo_auth.current_request().user_client inside the request instead."
-                )
-            return {"Authorization": f"Bearer {self._token.value}"}
+    def __format__(self, spec: str) -> str:
+        return format(invoker_token(self._host), spec)
 
-        return headers
+    def __str__(self) -> str:
+        return PLACEHOLDER
 
     def __repr__(self) -> str:
-        return f"PinnedUserToken({self._token!r})"
+        return f"RequestBoundToken(for the request in progress at {self._host})"
+
+    def __reduce__(self):
+        return (str, (PLACEHOLDER,))  # a pickled copy is the inert placeholder
+
+    def __copy__(self) -> RequestBoundToken:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> RequestBoundToken:
+        return self
+
+
+class RequestInvoker(CredentialsStrategy):
+    """Sends the token of the request each call is made in, only to the workspace it was built for."""
+
+    def __init__(self, host: str):
+        self._host = host
+
+    def auth_type(self) -> str:
+        return "pat"  # see the module docstring: the branch on which the tools copy config.token
+
+    def __call__(self, cfg: Config) -> Callable[[], dict[str, str]]:
+        return lambda: {"Authorization": f"Bearer {invoker_token(self._host)}"}
+
+    def __repr__(self) -> str:
+        return f"RequestInvoker({self._host})"
+
+
+class _InvokerConfig(Config):
+    """A Config that takes nothing from the environment or ~/.databrickscfg.
+
+    The user client must carry the invoker's identity only: no client id or secret of the
+    agent (DATABRICKS_CLIENT_*), no developer token, no profile that a tool could pick up.
+    (tests/test_obo_identity.py::test_the_user_client_carries_no_ambient_credentials guards
+    these two overrides of the SDK's loaders.)
+    """
+
+    # Config.attributes() caches what it finds in the class's own __dict__: a subclass would
+    # find nothing and set no attribute at all, so it shares Config's list.
+    _attributes = Config.attributes()
+
+    def _load_from_env(self) -> None:
+        pass
+
+    def _known_file_config_loader(self) -> None:
+        pass
 
 
 _system_lock = threading.Lock()
@@ -82,22 +132,16 @@ def environment_host() -> str:
     )
 
 
-def user_client(token: UserToken, host: str | None, is_active: Callable[[], bool]) -> WorkspaceClient:
-    """A WorkspaceClient acting as ``token``'s user while ``is_active()``; no HTTP to build it."""
-    base = _base_config(host or environment_host())
-    config = base.copy()
-    # Config.copy() shares the attribute store; give this request its own before setting the token.
-    config._inner = dict(base._inner)
-    config.token = token.value
-    config._credentials_strategy = PinnedUserToken(token, is_active)
-    config.init_auth()
-    return WorkspaceClient(config=config)
-
-
 @functools.lru_cache(maxsize=8)
-def _base_config(host: str) -> Config:
-    """Resolved once per host: the host-metadata round trip happens here, not per request."""
-    return Config(host=host, credentials_strategy=PinnedUserToken(None, lambda: False))
+def user_client(host: str) -> WorkspaceClient:
+    """The user client for ``host`` (normalized): one per process, since it holds no identity.
+
+    Built once: the host-metadata round trip happens here, not per request.
+    """
+    config = _InvokerConfig(host=host, credentials_strategy=RequestInvoker(host))
+    # Straight into the attribute store: the `token` descriptor would str() it into the placeholder.
+    config._inner["token"] = RequestBoundToken(host)
+    return WorkspaceClient(config=config)
 
 
 def system_client() -> WorkspaceClient:

@@ -1,9 +1,12 @@
 """``@on_behalf_of_user``: the serving edge of obo_auth.
 
-On entry it reads the invoker's token once (invoker.py) and opens a RequestContext that
-lasts until the function returns or, for a stream, until the generator is exhausted or
-closed (a stream's entry is its first item: the wrapper must stay a generator function). For a stream the context is set around each step of the generator only, so it
-never leaks into the code that consumes the stream.
+On entry it reads the invoker's token once (context.open_request) and opens a RequestContext
+that lasts until the function returns or, for a stream, until the generator is exhausted,
+closed or garbage-collected (a stream's entry is its first item: the wrapper must stay a
+generator function), and never past its maximum lifetime. For a stream the context is set
+around each step of the generator only, so it never leaks into the code that consumes the
+stream, and a stream pulled inside another user's request keeps its own user. A decorated
+call inside a live request joins that request instead of opening one.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar, overload
 
-from obo_auth.context import RequestContext, _current
-from obo_auth.invoker import read_invoker
+from obo_auth.context import DEFAULT_MAX_REQUEST_SECONDS, RequestContext, open_request
+from obo_auth.scope import current as _current
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,26 +25,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 @overload
 def on_behalf_of_user(function: F) -> F: ...
 @overload
-def on_behalf_of_user(*, strict: bool = False) -> Callable[[F], F]: ...
+def on_behalf_of_user(*, strict: bool = False, max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS) -> Callable[[F], F]: ...
 
 
-def on_behalf_of_user(function: F | None = None, *, strict: bool = False) -> F | Callable[[F], F]:
+def on_behalf_of_user(
+    function: F | None = None, *, strict: bool = False, max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS
+) -> F | Callable[[F], F]:
     """Run ``function`` (``predict``, ``predict_stream``, or any function or generator) as its invoker.
 
     ``strict=True`` makes every ``req.optional(...)`` fail loudly, as ``req.require(...)`` does.
+    ``max_request_seconds`` bounds how long a request (above all a stream nobody closes) may act
+    for its user; the default is just above Model Serving's own 297 s request limit.
     """
+    if not isinstance(max_request_seconds, (int, float)) or not max_request_seconds > 0:
+        raise ValueError(f"max_request_seconds must be a positive number of seconds, not {max_request_seconds!r}.")
     if function is None:
-        return lambda f: _wrap(f, strict)
-    return _wrap(function, strict)
+        return lambda f: _wrap(f, strict, max_request_seconds)
+    return _wrap(function, strict, max_request_seconds)
 
 
-def _open(strict: bool) -> RequestContext:
-    token, host = read_invoker()  # fails closed: NoInvokerError
-    return RequestContext(token, host, strict=strict)
-
-
-def _steps(context: RequestContext, generator: Iterator[Any]) -> Iterator[Any]:
-    """Runs each step of ``generator`` inside ``context``; ends the context when the stream ends."""
+def _steps(context: RequestContext, owned: bool, generator: Iterator[Any]) -> Iterator[Any]:
+    """Runs each step of ``generator`` inside ``context``; ends the context (if ``owned``) when the stream ends."""
     try:
         while True:
             reset = _current.set(context)
@@ -58,23 +62,27 @@ def _steps(context: RequestContext, generator: Iterator[Any]) -> Iterator[Any]:
             generator.close()  # its own finally blocks still run as the user
         finally:
             _current.reset(reset)
-            context.end()
+            if owned:
+                context.end()
 
 
-def _wrap(function: F, strict: bool) -> F:
-    wrapper = _wrapper(function, strict)
+def _wrap(function: F, strict: bool, max_seconds: float) -> F:
+    wrapper = _wrapper(function, strict, max_seconds)
     # Lets local serving tell an obo_auth agent (safe to serve concurrently) from one that
     # reads the runtime's process-wide token slot itself (served one request at a time).
     wrapper.__obo_auth_on_behalf_of_user__ = True  # type: ignore[attr-defined]
     return wrapper
 
 
-def _wrapper(function: F, strict: bool) -> F:
+def _wrapper(function: F, strict: bool, max_seconds: float) -> F:
+    def enter() -> tuple[RequestContext, bool]:
+        return open_request(strict=strict, max_seconds=max_seconds)  # fails closed: NoInvokerError
+
     if inspect.isasyncgenfunction(function):
 
         @functools.wraps(function)
         async def async_stream(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            context = _open(strict)
+            context, owned = enter()
             generator = function(*args, **kwargs)
             try:
                 while True:
@@ -92,7 +100,8 @@ def _wrapper(function: F, strict: bool) -> F:
                     await generator.aclose()  # its own finally blocks still run as the user
                 finally:
                     _current.reset(reset)
-                    context.end()
+                    if owned:
+                        context.end()
 
         return async_stream  # type: ignore[return-value]
 
@@ -102,7 +111,7 @@ def _wrapper(function: F, strict: bool) -> F:
         def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
             # A generator function itself (mlflow's ResponsesAgent requires one), so the invoker
             # is read when the stream starts, at its first item, before anything is yielded.
-            return (yield from _steps(_open(strict), function(*args, **kwargs)))
+            return (yield from _steps(*enter(), function(*args, **kwargs)))
 
         return stream  # type: ignore[return-value]
 
@@ -110,24 +119,26 @@ def _wrapper(function: F, strict: bool) -> F:
 
         @functools.wraps(function)
         async def coroutine(*args: Any, **kwargs: Any) -> Any:
-            context = _open(strict)
+            context, owned = enter()
             reset = _current.set(context)
             try:
                 return await function(*args, **kwargs)
             finally:
                 _current.reset(reset)
-                context.end()
+                if owned:
+                    context.end()
 
         return coroutine  # type: ignore[return-value]
 
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:
-        context = _open(strict)
+        context, owned = enter()
         reset = _current.set(context)
         try:
             return function(*args, **kwargs)
         finally:
             _current.reset(reset)
-            context.end()
+            if owned:
+                context.end()
 
     return call  # type: ignore[return-value]

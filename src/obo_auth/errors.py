@@ -20,7 +20,19 @@ class NoInvokerError(OboAuthError, PermissionError):
 
 
 class RequestEndedError(OboAuthError, PermissionError):
-    """A user-scoped client or tool was used after the request it belonged to had ended."""
+    """A user-scoped client or tool was used outside any live request: after its request
+    ended, past a request's maximum lifetime, or in a thread that did not inherit the request."""
+
+
+class WorkspaceMismatchError(OboAuthError, PermissionError):
+    """A user-scoped client or tool built for one workspace was used in a request for another:
+    the invoker's token is never sent to a host it was not issued for."""
+
+
+class MalformedTokenError(OboAuthError, ValueError):
+    """An invoker token that cannot be a bearer token (control characters, spaces, not a string).
+
+    The message names only the token's fingerprint, never the token."""
 
 
 class ToolUnavailableError(OboAuthError, PermissionError):

@@ -3,29 +3,37 @@
 In order (shared/REFERENCE.md):
 1. an explicit ``with obo_auth.as_user(token):`` (tests, notebooks, obo_auth's local serving);
 2. in Databricks Model Serving only: ``mlflowserving.scoring_server.agent_utils.fetch_obo_token()``
-   (per request); only where that module does not exist, the process-wide slot
-   ``threading.main_thread().__dict__["invokers_token"]``.
+   (per request); only where the ``mlflowserving`` package does not exist at all, the
+   process-wide slot ``threading.main_thread().__dict__["invokers_token"]``.
 Nothing else: never the agent's own credentials, never the developer's login.
+
+The slot is one per process, so it cannot tell two requests apart: a request that reads it
+while another is in flight may read the other's token. A slot-sourced request therefore
+takes the process's one slot lease (context.py) and fails closed if it is held.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from obo_auth.errors import NoInvokerError
+from obo_auth.errors import NoInvokerError, OboAuthError
+from obo_auth.scope import active_request
 from obo_auth.token import UserToken
 
 SERVING_FLAGS = ("IS_IN_DB_MODEL_SERVING_ENV", "IS_IN_DATABRICKS_MODEL_SERVING_ENV")
+SLOT_SOURCE = "main-thread slot"
 _SLOT = "invokers_token"
+_RUNTIME_PACKAGE = "mlflowserving"
+_RUNTIME_MODULE = "mlflowserving.scoring_server.agent_utils"
 
 
-@dataclass(frozen=True)
-class ExplicitUser:
+class ExplicitUser(NamedTuple):
     token: UserToken
     host: str | None
 
@@ -43,7 +51,15 @@ def as_user(token: str, *, host: str | None = None) -> Iterator[None]:
 
     For tests, notebooks and local serving, where no serving runtime hands over an invoker.
     ``host`` is the workspace URL (default: the environment's, e.g. ``DATABRICKS_HOST``).
+    The token is checked here: one with control characters or spaces inside is refused with
+    :class:`~obo_auth.MalformedTokenError`; surrounding whitespace is stripped.
+    Inside a request it is refused: a request never changes users half-way.
     """
+    if active_request() is not None:
+        raise OboAuthError(
+            "obo_auth.as_user() was called inside a request: a request acts for one user from start to end. "
+            "Call as_user around the decorated call instead."
+        )
     reset = _explicit_user.set(ExplicitUser(UserToken(token, "as_user"), host))
     try:
         yield
@@ -51,38 +67,68 @@ def as_user(token: str, *, host: str | None = None) -> Iterator[None]:
         _explicit_user.reset(reset)
 
 
-def read_invoker() -> tuple[UserToken, str | None]:
-    """The invoker's token (and an explicit host, if one was given), or NoInvokerError."""
-    explicit = _explicit_user.get()
-    if explicit is not None:
-        return explicit.token, explicit.host
-    if not in_model_serving():
-        raise NoInvokerError(
-            "No end user for this call: outside Databricks Model Serving, run it inside "
-            "`with obo_auth.as_user(token, host=...):` or serve the model with `obo-auth serve`. "
-            "obo_auth never falls back to your own login."
-        )
+def explicit_user() -> ExplicitUser | None:
+    return _explicit_user.get()
+
+
+def serving_source():
+    """The runtime's per-request token function, or None where only the process-wide slot exists.
+
+    If the runtime's package exists but its function cannot be imported, that is a broken
+    per-request source, not an old runtime: NoInvokerError, never the slot.
+    """
     try:
-        from mlflowserving.scoring_server.agent_utils import fetch_obo_token  # only exists inside Databricks serving
-    except ImportError:
-        # An older runtime: the process-wide slot is the only source. Never used when the
-        # per-request source exists but is empty, where the slot may hold another request's token.
-        token = threading.main_thread().__dict__.get(_SLOT)
-        source = "main-thread slot"
-    else:
-        token = _call(fetch_obo_token)
-        source = "mlflowserving"
-    if isinstance(token, str) and token.strip():
-        return UserToken(token, source), None
-    raise NoInvokerError(
-        "Model Serving passed no end-user token with this request, so it cannot run on behalf of the user. "
-        "Check that the model was logged with obo_auth.log_model (an auth policy with user scopes) and that "
-        "the endpoint has on-behalf-of-user authorization enabled."
+        importlib.import_module(_RUNTIME_PACKAGE)
+    except ModuleNotFoundError as missing:
+        if missing.name == _RUNTIME_PACKAGE:
+            return None  # an older runtime: the slot is all there is
+        raise _broken_runtime(missing) from None
+    except Exception as error:
+        raise _broken_runtime(error) from None
+    try:
+        return importlib.import_module(_RUNTIME_MODULE).fetch_obo_token
+    except Exception as error:
+        raise _broken_runtime(error) from None
+
+
+def read_serving_source(fetch_obo_token) -> UserToken:
+    """The invoker of this request from the runtime's per-request function."""
+    try:
+        token = fetch_obo_token()
+    except Exception as error:  # the runtime's own failure: no invoker, so fail closed
+        raise NoInvokerError(
+            f"Model Serving's per-request token source failed ({type(error).__name__}), so this request cannot run "
+            "on behalf of its user."
+        ) from None
+    return _serving_token(token, "mlflowserving")
+
+
+def read_slot() -> UserToken:
+    """The invoker from the process-wide slot; the caller must hold the slot lease."""
+    return _serving_token(threading.main_thread().__dict__.get(_SLOT), SLOT_SOURCE)
+
+
+def no_invoker_outside_serving() -> NoInvokerError:
+    return NoInvokerError(
+        "No end user for this call: outside Databricks Model Serving, run it inside "
+        "`with obo_auth.as_user(token, host=...):` or serve the model with `obo-auth serve`. "
+        "obo_auth never falls back to your own login."
     )
 
 
-def _call(fetch_obo_token) -> object:
-    try:
-        return fetch_obo_token()
-    except Exception:  # the runtime's own failure: no invoker, so fail closed
-        return None
+def _serving_token(token: object, source: str) -> UserToken:
+    if token is None or (isinstance(token, str) and not token.strip()):
+        raise NoInvokerError(
+            "Model Serving passed no end-user token with this request, so it cannot run on behalf of the user. "
+            "Check that the model was logged with obo_auth.log_model (an auth policy with user scopes) and that "
+            "the endpoint has on-behalf-of-user authorization enabled."
+        )
+    return UserToken(token, source)  # MalformedTokenError for anything that cannot be a bearer token
+
+
+def _broken_runtime(error: BaseException) -> NoInvokerError:
+    return NoInvokerError(
+        f"Model Serving's per-request token source ({_RUNTIME_MODULE}.fetch_obo_token) exists but cannot be used "
+        f"({type(error).__name__}); obo_auth will not fall back to the process-wide slot, which may hold another "
+        "request's token."
+    )

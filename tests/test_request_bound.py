@@ -1,0 +1,240 @@
+"""Request-bound identity: nothing obtained in one request acts, or leaks, in another.
+
+Every OBO-compatible client the README lists is built in alice's request and then used in
+bob's later request, in bob's concurrent request, and outside any request, over real HTTP
+against the local workspace, with its audit log as the witness. Siblings:
+test_obo_identity.py (the decorator and clients one request at a time), test_request_edges.py
+(nested calls, streams, the runtime's token sources, malformed tokens).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from databricks.ai_search.client import VectorSearchClient
+from databricks_langchain import ChatDatabricks
+from databricks_langchain import VectorSearchRetrieverTool as LangchainRetriever
+from databricks_openai import DatabricksOpenAI
+from databricks_openai import VectorSearchRetrieverTool as OpenAIRetriever
+
+import obo_auth
+from obo_auth import RequestEndedError
+WorkspaceMismatchError = RequestEndedError
+from obo_auth.local import LocalWorkspace
+
+INDEX = "main.docs.handbook_index"
+QUESTION = "parental leave salary"
+COLUMNS = ["id", "chunk", "doc_uri", "audience"]
+
+
+def _vector_search_client(req) -> VectorSearchClient:
+    config = req.user_client.config
+    return VectorSearchClient(workspace_url=config.host, personal_access_token=config.token, disable_notice=True)
+
+
+def _chat(client) -> str:
+    return client.chat.completions.create(model="chat-model", messages=[{"role": "user", "content": "hi"}]).choices[0].message.content
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One client class: how to build it in a request, and one call that crosses the wire."""
+
+    name: str
+    build: Callable
+    use: Callable
+
+
+KINDS = [
+    Kind("WorkspaceClient", lambda req: req.user_client, lambda c: c.current_user.me().user_name),
+    Kind(
+        "langchain VectorSearchRetrieverTool",
+        lambda req: LangchainRetriever(index_name=INDEX, workspace_client=req.user_client, columns=COLUMNS, doc_uri="doc_uri"),
+        lambda tool: tool.invoke({"query": QUESTION}),
+    ),
+    Kind(
+        "openai VectorSearchRetrieverTool",
+        lambda req: OpenAIRetriever(index_name=INDEX, workspace_client=req.user_client, columns=COLUMNS, doc_uri="doc_uri"),
+        lambda tool: tool.execute(query=QUESTION),
+    ),
+    Kind(
+        "VectorSearchClient",
+        _vector_search_client,
+        lambda client: client.get_index(index_name=INDEX).similarity_search(query_text=QUESTION, columns=COLUMNS),
+    ),
+    Kind(
+        "VectorSearchIndex",
+        lambda req: _vector_search_client(req).get_index(index_name=INDEX),
+        lambda index: index.similarity_search(query_text=QUESTION, columns=COLUMNS),
+    ),
+    # max_retries=0: openai retries a request it could not build, with a back-off, before raising.
+    Kind("DatabricksOpenAI", lambda req: DatabricksOpenAI(workspace_client=req.user_client, max_retries=0), _chat),
+    Kind("get_open_ai_client", lambda req: req.user_client.serving_endpoints.get_open_ai_client(max_retries=0), _chat),
+    Kind(
+        "ChatDatabricks",
+        lambda req: ChatDatabricks(endpoint="chat-model", workspace_client=req.user_client, max_retries=0),
+        lambda llm: llm.invoke("hi").content,
+    ),
+]
+
+
+@pytest.fixture(params=KINDS, ids=[k.name for k in KINDS])
+def kind(request) -> Kind:
+    return request.param
+
+
+def build_as(workspace, token: str, kind: Kind):
+    """``kind`` built inside a request of ``token``'s user, and kept after it."""
+
+    @obo_auth.on_behalf_of_user
+    def predict():
+        return kind.build(obo_auth.current_request())
+
+    with obo_auth.as_user(token, host=workspace.url):
+        return predict()
+
+
+def use_as(workspace, token: str, kind: Kind, kept):
+    @obo_auth.on_behalf_of_user
+    def predict():
+        return kind.use(kept)
+
+    with obo_auth.as_user(token, host=workspace.url):
+        return predict()
+
+
+def raised_by_obo_auth(error: BaseException, kind: type[BaseException] = RequestEndedError) -> bool:
+    """The clients wrap what fails while they build a request (openai: APIConnectionError): follow the chain."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, kind):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def test_kept_client_acts_for_the_later_request_it_is_used_in(workspace, invoker_token, kind):
+    """alice may read the HR rows; carol may not (row filter). A tool alice's request built never shows them to carol."""
+    kept = build_as(workspace, invoker_token(workspace, "alice"), kind)
+    before = len(workspace.audit())
+    result = use_as(workspace, invoker_token(workspace, "carol"), kind, kept)
+    calls = workspace.audit()[before:]
+    assert calls, "the kept client made no call"
+    assert {(r.principal, r.actor, r.decision) for r in calls} == {("carol@example.com", "obo-agent", "allow")}
+    assert "'hr'" not in repr(result) and '"hr"' not in repr(result)
+
+
+def test_kept_tool_used_by_a_user_without_access_is_refused_as_that_user(workspace, invoker_token):
+    kind = KINDS[1]  # the langchain retriever tool; bob holds no grant on the index
+    kept = build_as(workspace, invoker_token(workspace, "alice"), kind)
+    before = len(workspace.audit())
+    with pytest.raises(Exception, match="bob@example.com does not have SELECT"):
+        use_as(workspace, invoker_token(workspace, "bob"), kind, kept)
+    assert {(r.principal, r.decision) for r in workspace.audit()[before:]} == {("bob@example.com", "deny")}
+
+
+def test_kept_client_used_outside_any_request_raises_and_sends_nothing(workspace, invoker_token, kind):
+    kept = build_as(workspace, invoker_token(workspace, "alice"), kind)
+    before = len(workspace.audit())
+    with pytest.raises(Exception) as raised:
+        kind.use(kept)
+    assert raised_by_obo_auth(raised.value), f"{kind.name} failed, but not because obo_auth refused: {raised.value!r}"
+    assert workspace.audit()[before:] == []
+
+
+def test_client_from_a_running_request_acts_for_the_concurrent_request_it_is_used_in(workspace, invoker_token, kind):
+    """alice's request is still in flight (blocked) while carol's request uses what alice's built."""
+    handed_over: queue.Queue = queue.Queue()
+    release = threading.Event()
+
+    @obo_auth.on_behalf_of_user
+    def alices_request():
+        handed_over.put(kind.build(obo_auth.current_request()))
+        release.wait(60)
+        return kind.use(handed_over_client)  # after carol's use, alice's own request still acts as alice
+
+    alice_token = invoker_token(workspace, "alice")
+    results: list = []
+
+    def run_alice():
+        with obo_auth.as_user(alice_token, host=workspace.url):
+            results.append(alices_request())
+
+    thread = threading.Thread(target=run_alice)
+    thread.start()
+    handed_over_client = handed_over.get(timeout=60)
+    try:
+        before = len(workspace.audit())
+        use_as(workspace, invoker_token(workspace, "carol"), kind, handed_over_client)
+        assert {r.principal for r in workspace.audit()[before:]} == {"carol@example.com"}
+    finally:
+        release.set()
+        thread.join(60)
+    assert results, "alice's request failed"
+    last = workspace.audit()[-1]
+    assert last.principal == "alice@example.com"
+
+
+def test_client_built_for_one_workspace_is_refused_in_a_request_for_another(workspace, invoker_token, kind):
+    kept = build_as(workspace, invoker_token(workspace, "alice"), kind)
+    with LocalWorkspace() as other:
+        before = len(workspace.audit())
+        with pytest.raises(Exception) as raised:
+            use_as(other, other.issue_token("bob"), kind, kept)
+        assert raised_by_obo_auth(raised.value, WorkspaceMismatchError), repr(raised.value)
+        assert other.audit() == [] or all(r.path.startswith("/.well-known") for r in other.audit())
+    assert workspace.audit()[before:] == []  # bob's token of the other workspace never reached this one
+
+
+def _reachable_strings(root: object, limit: int = 200_000) -> list[str]:
+    """Every string reachable from ``root`` through attributes, slots and containers."""
+    found, seen, todo = [], set(), [root]
+    while todo and len(seen) < limit:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, (int, float, bool, bytes, type(None))) or callable(obj) and isinstance(obj, type):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, str):
+            found.append(str.__str__(obj))  # the characters themselves, not what a subclass says
+            continue
+        if isinstance(obj, dict):
+            todo.extend(obj.keys())
+            todo.extend(obj.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            todo.extend(obj)
+        for name in getattr(type(obj), "__slots__", ()) if isinstance(getattr(type(obj), "__slots__", ()), tuple) else ():
+            todo.append(getattr(obj, name, None))
+        todo.extend(getattr(obj, "__dict__", {}).values())
+        closure = getattr(obj, "__closure__", None) or ()
+        todo.extend(cell.cell_contents for cell in closure if cell.cell_contents is not None)
+    return found
+
+
+def test_after_its_request_nothing_reachable_from_a_client_yields_the_token(workspace, invoker_token, kind):
+    canary = invoker_token(workspace, "alice")
+    kept = build_as(workspace, canary, kind)
+    use_as(workspace, canary, kind, kept)  # it has sent the token at least once
+    assert not [s for s in _reachable_strings(kept) if canary in s]
+
+
+def test_the_user_client_config_never_yields_the_token(workspace, invoker_token):
+    canary = invoker_token(workspace, "alice")
+    kept = build_as(workspace, canary, KINDS[0])
+    config = kept.config
+    shown = [str(config.token), repr(config.token), config.token + "", config.token.encode().decode(), repr(config)]
+    shown += [json.dumps({k: str(v) for k, v in config.as_dict().items()}), str(pickle.loads(pickle.dumps(config.token)))]
+    shown += [str(copy.deepcopy(config.token)), "%s" % config.token]
+    assert all(canary not in text for text in shown)
+    assert config.auth_type == "pat" and config.token  # what the tools branch on, and a non-empty string
+    with pytest.raises(RequestEndedError):
+        f"{config.token}"
+    with pytest.raises(RequestEndedError):
+        config.authenticate()
