@@ -3,8 +3,10 @@
 Runs against a local workspace with this process made to look like Model Serving (the
 runtime's token slot, credentials file and host variable), as REFERENCE.md measured it.
 Per request, each pattern builds a user client and a system client and makes one call as
-the user (``me()``); a second pair of rows adds a retriever tool built per request and one
-query. Prints a table and writes benchmarks/results/request_overhead.json.
+the user (``me()``); the next rows add a retriever tool, built per request or built once and
+kept across requests (safe since tools act for the request they are used in), and one
+query; the last row is obo_auth's own cost with no HTTP at all (decorator, invoker read,
+both clients). Prints a table and writes benchmarks/results/request_overhead.json.
 
     uv run python benchmarks/request_overhead.py [--requests 200]
 """
@@ -50,6 +52,24 @@ def obo_pattern(with_tool: bool) -> None:
         req.user_client.current_user.me()
 
 
+_kept_tool: list[VectorSearchRetrieverTool] = []
+
+
+@obo_auth.on_behalf_of_user
+def obo_kept_tool(with_tool: bool) -> None:
+    req = obo_auth.current_request()
+    if not _kept_tool:  # built in the first request, as an agent caching it on self would
+        _kept_tool.append(VectorSearchRetrieverTool(index_name=INDEX, workspace_client=req.user_client, tool_description="handbook"))
+    _kept_tool[0].execute(query="vacation")
+
+
+@obo_auth.on_behalf_of_user
+def obo_no_http(with_tool: bool) -> None:
+    req = obo_auth.current_request()
+    req.system_client
+    req.user_client
+
+
 def measure(workspace: LocalWorkspace, pattern, with_tool: bool, requests: int) -> dict:
     pattern(with_tool)  # warm-up: imports and per-process resolution
     before = len(workspace.audit())
@@ -60,8 +80,8 @@ def measure(workspace: LocalWorkspace, pattern, with_tool: bool, requests: int) 
         times.append((time.perf_counter() - start) * 1000)
     return {
         "http_calls_per_request": (len(workspace.audit()) - before) / requests,
-        "median_ms": round(statistics.median(times), 2),
-        "p90_ms": round(statistics.quantiles(times, n=10)[-1], 2),
+        "median_ms": round(statistics.median(times), 3),
+        "p90_ms": round(statistics.quantiles(times, n=10)[-1], 3),
     }
 
 
@@ -79,6 +99,8 @@ def main() -> None:
                 for name, pattern in (("docs pattern", docs_pattern), ("obo_auth", obo_pattern)):
                     label = f"{name}{' + retriever tool' if with_tool else ''}"
                     results[label] = measure(workspace, pattern, with_tool, args.requests if not with_tool else max(20, args.requests // 10))
+            results["obo_auth + retriever tool kept"] = measure(workspace, obo_kept_tool, True, max(20, args.requests // 10))
+            results["obo_auth, no HTTP (own overhead)"] = measure(workspace, obo_no_http, False, args.requests * 10)
     print(f"{'pattern':<36}{'HTTP calls/request':>20}{'median ms':>12}{'p90 ms':>10}")
     for label, figures in results.items():
         print(f"{label:<36}{figures['http_calls_per_request']:>20.1f}{figures['median_ms']:>12}{figures['p90_ms']:>10}")
