@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from hypothesis import settings
 
@@ -58,3 +60,14 @@ def agent_identity(monkeypatch):
             monkeypatch.setenv(name, value)
 
     return use
+
+
+@pytest.fixture
+def serving(monkeypatch, workspace):
+    """The Model Serving process environment (not its HTTP): flags, host, and the runtime's
+    process-wide token slot, which the test fills (``serving["invokers_token"] = ...``)."""
+    monkeypatch.setenv("IS_IN_DB_MODEL_SERVING_ENV", "true")
+    monkeypatch.setenv("DATABRICKS_MODEL_SERVING_HOST_URL", workspace.url)
+    slot = threading.main_thread().__dict__
+    yield slot
+    slot.pop("invokers_token", None)

@@ -8,7 +8,6 @@ test_obo_concurrency.py; tools acting as the user in test_obo_tools.py.
 from __future__ import annotations
 
 import sys
-import threading
 import types
 
 import pytest
@@ -60,16 +59,6 @@ def test_outside_serving_without_an_invoker_fails_closed_even_with_a_developer_l
     with pytest.raises(NoInvokerError, match="as_user"):
         whoami()
     assert workspace.audit()[before:] == []
-
-
-@pytest.fixture
-def serving(monkeypatch, workspace):
-    """Simulates the Model Serving process environment (not its HTTP): flags, host, slot."""
-    monkeypatch.setenv("IS_IN_DB_MODEL_SERVING_ENV", "true")
-    monkeypatch.setenv("DATABRICKS_MODEL_SERVING_HOST_URL", workspace.url)
-    slot = threading.main_thread().__dict__
-    yield slot
-    slot.pop("invokers_token", None)
 
 
 def test_in_serving_without_an_invoker_token_fails_closed(serving, workspace, agent_identity):

@@ -28,16 +28,6 @@ def whoami() -> str:
     return obo_auth.current_request().user_client.current_user.me().user_name
 
 
-@pytest.fixture
-def serving(monkeypatch, workspace):
-    """The Model Serving process environment (not its HTTP): flags, host, the process-wide slot."""
-    monkeypatch.setenv("IS_IN_DB_MODEL_SERVING_ENV", "true")
-    monkeypatch.setenv("DATABRICKS_MODEL_SERVING_HOST_URL", workspace.url)
-    slot = threading.main_thread().__dict__
-    yield slot
-    slot.pop("invokers_token", None)
-
-
 def install_runtime(mocker, agent_utils: types.ModuleType | None) -> None:
     """Makes ``mlflowserving`` importable, with ``agent_utils`` as its per-request module (None: broken package)."""
     for name in ("mlflowserving", "mlflowserving.scoring_server"):
