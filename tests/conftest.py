@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import types
 
 import pytest
 from hypothesis import settings
@@ -71,3 +73,30 @@ def serving(monkeypatch, workspace):
     slot = threading.main_thread().__dict__
     yield slot
     slot.pop("invokers_token", None)
+
+
+def _reachable_strings(root: object, limit: int = 300_000) -> list[str]:
+    """Every str and bytes value reachable from ``root``: what the garbage collector sees it
+    refer to (attributes, slots, containers, closures, partials, bound methods, suspended
+    frames), never walking into modules or classes, which would reach everything."""
+    found, seen, todo = [], set(), [root]
+    while todo and len(seen) < limit:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, (type, types.ModuleType)):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, str):
+            found.append(str.__str__(obj))  # its characters, not what a subclass says it is
+        elif isinstance(obj, (bytes, bytearray)):
+            found.append(bytes(obj).decode("latin-1"))
+        elif isinstance(obj, dict) and "__builtins__" in obj:
+            continue  # a module's globals
+        else:
+            todo.extend(gc.get_referents(obj))
+    return found
+
+
+@pytest.fixture
+def reachable_strings():
+    """``reachable_strings(obj)``: every string and bytes value reachable from ``obj``."""
+    return _reachable_strings

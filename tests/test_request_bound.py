@@ -25,8 +25,7 @@ from databricks_openai import DatabricksOpenAI
 from databricks_openai import VectorSearchRetrieverTool as OpenAIRetriever
 
 import obo_auth
-from obo_auth import RequestEndedError
-WorkspaceMismatchError = RequestEndedError
+from obo_auth import RequestEndedError, WorkspaceMismatchError
 from obo_auth.local import LocalWorkspace
 
 INDEX = "main.docs.handbook_index"
@@ -194,35 +193,11 @@ def test_client_built_for_one_workspace_is_refused_in_a_request_for_another(work
     assert workspace.audit()[before:] == []  # bob's token of the other workspace never reached this one
 
 
-def _reachable_strings(root: object, limit: int = 200_000) -> list[str]:
-    """Every string reachable from ``root`` through attributes, slots and containers."""
-    found, seen, todo = [], set(), [root]
-    while todo and len(seen) < limit:
-        obj = todo.pop()
-        if id(obj) in seen or isinstance(obj, (int, float, bool, bytes, type(None))) or callable(obj) and isinstance(obj, type):
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, str):
-            found.append(str.__str__(obj))  # the characters themselves, not what a subclass says
-            continue
-        if isinstance(obj, dict):
-            todo.extend(obj.keys())
-            todo.extend(obj.values())
-        elif isinstance(obj, (list, tuple, set, frozenset)):
-            todo.extend(obj)
-        for name in getattr(type(obj), "__slots__", ()) if isinstance(getattr(type(obj), "__slots__", ()), tuple) else ():
-            todo.append(getattr(obj, name, None))
-        todo.extend(getattr(obj, "__dict__", {}).values())
-        closure = getattr(obj, "__closure__", None) or ()
-        todo.extend(cell.cell_contents for cell in closure if cell.cell_contents is not None)
-    return found
-
-
-def test_after_its_request_nothing_reachable_from_a_client_yields_the_token(workspace, invoker_token, kind):
+def test_after_its_request_nothing_reachable_from_a_client_yields_the_token(workspace, invoker_token, kind, reachable_strings):
     canary = invoker_token(workspace, "alice")
     kept = build_as(workspace, canary, kind)
     use_as(workspace, canary, kind, kept)  # it has sent the token at least once
-    assert not [s for s in _reachable_strings(kept) if canary in s]
+    assert not [s for s in reachable_strings(kept) if canary in s]
 
 
 def test_the_user_client_config_never_yields_the_token(workspace, invoker_token):
@@ -238,3 +213,24 @@ def test_the_user_client_config_never_yields_the_token(workspace, invoker_token)
         f"{config.token}"
     with pytest.raises(RequestEndedError):
         config.authenticate()
+
+
+def test_a_class_that_keeps_its_token_is_handed_out_with_a_loud_warning(workspace, invoker_token, caplog):
+    """databricks_mcp's OAuth provider calls config.authenticate() once and keeps the token it got:
+    obo_auth cannot make it request-bound, so req.require says so (SECURITY.md, residual risk 3)."""
+    from databricks_mcp.oauth_provider import DatabricksOAuthClientProvider
+
+    @obo_auth.on_behalf_of_user
+    def predict():
+        req = obo_auth.current_request()
+        return req.require("mcp", lambda: DatabricksOAuthClientProvider(req.user_client))
+
+    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+        with pytest.warns(obo_auth.KeptUnsafeWarning, match="'mcp' is a DatabricksOAuthClientProvider.*never keep it"):
+            predict()
+    assert "never keep it" in caplog.text
+
+
+def test_request_bound_classes_are_handed_out_without_a_warning(workspace, invoker_token, kind, recwarn):
+    build_as(workspace, invoker_token(workspace, "alice"), Kind(kind.name, lambda req: req.require(kind.name, lambda: kind.build(req)), kind.use))
+    assert not [w for w in recwarn if issubclass(w.category, obo_auth.KeptUnsafeWarning)]

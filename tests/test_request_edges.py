@@ -8,6 +8,7 @@ Sibling: test_request_bound.py (kept clients and tools, per client class).
 from __future__ import annotations
 
 import contextvars
+import copy
 import dataclasses
 import gc
 import json
@@ -18,7 +19,7 @@ import types
 import pytest
 
 import obo_auth
-from obo_auth import MalformedTokenError, NoInvokerError, OboAuthError, RequestEndedError
+from obo_auth import CrossRequestError, MalformedTokenError, NoInvokerError, OboAuthError, RequestEndedError
 from obo_auth import context as context_module
 from obo_auth import credentials
 
@@ -86,7 +87,9 @@ def test_as_user_cannot_switch_users_inside_a_request(workspace, invoker_token):
             predict()
 
 
-def test_a_stream_pulled_inside_another_users_request_keeps_its_own_user(workspace, invoker_token):
+def test_a_stream_pulled_inside_another_users_request_fails_instead_of_serving_its_user(workspace, invoker_token):
+    """alice's stream, kept and pulled inside bob's request, would hand alice's rows to bob."""
+
     @obo_auth.on_behalf_of_user
     def predict_stream():
         while True:
@@ -98,11 +101,43 @@ def test_a_stream_pulled_inside_another_users_request_keeps_its_own_user(workspa
 
     @obo_auth.on_behalf_of_user
     def bobs_request():
-        return next(alices), whoami()
+        with pytest.raises(CrossRequestError):
+            next(alices)
+        return whoami()
 
+    before = len(workspace.audit())
     with obo_auth.as_user(invoker_token(workspace, "bob"), host=workspace.url):
-        assert bobs_request() == ("alice@example.com", "bob@example.com")
-    alices.close()
+        assert bobs_request() == "bob@example.com"
+    assert [r.principal for r in workspace.audit()[before:]] == ["bob@example.com"]
+    with pytest.raises(StopIteration):
+        next(alices)  # the attempt ended alice's stream
+
+
+def test_a_stream_with_bad_arguments_leaves_no_request_open(serving, workspace, invoker_token):
+    """With only the slot, a request left open would lock every later request out."""
+
+    @obo_auth.on_behalf_of_user
+    def predict_stream(question):
+        yield question
+
+    serving["invokers_token"] = invoker_token(workspace, "alice")
+    with pytest.raises(TypeError):
+        next(predict_stream())
+    assert whoami() == "alice@example.com"
+
+
+def test_an_ended_request_holds_no_token_and_cannot_be_copied(workspace, invoker_token, reachable_strings):
+    canary = invoker_token(workspace, "alice")
+
+    @obo_auth.on_behalf_of_user
+    def predict():
+        return obo_auth.current_request()
+
+    with obo_auth.as_user(canary, host=workspace.url):
+        req = predict()
+    assert not [s for s in reachable_strings(req) if canary in s]
+    with pytest.raises(TypeError, match="cannot be copied"):
+        copy.copy(req)
 
 
 # -- a stream nobody closes does not keep its request alive ----------------------------------

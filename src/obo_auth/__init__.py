@@ -5,7 +5,9 @@ from obo_auth.decorator import on_behalf_of_user
 from obo_auth.degrade import Degradation, degraded_note, degraded_outputs
 from obo_auth.errors import (
     ArgumentTypeError,
+    CrossRequestError,
     InvalidScopeError,
+    KeptUnsafeWarning,
     MalformedTokenError,
     NoInvokerError,
     OboAuthError,
@@ -34,6 +36,7 @@ from obo_auth.resources import (
 __all__ = [
     "RESOURCE_SCOPES",
     "ArgumentTypeError",
+    "CrossRequestError",
     "Degradation",
     "GenieSpace",
     "ResourceDeclaration",
@@ -48,6 +51,7 @@ __all__ = [
     "required_scopes",
     "validate_scopes",
     "InvalidScopeError",
+    "KeptUnsafeWarning",
     "MalformedTokenError",
     "NoInvokerError",
     "OboAuthError",

@@ -28,6 +28,7 @@ from obo_auth.invoker import (
     read_slot,
     serving_source,
 )
+from obo_auth.keep_unsafe import warn_if_kept_unsafe
 from obo_auth.scope import current, normalize_host
 from obo_auth.token import UserToken
 
@@ -44,7 +45,9 @@ class RequestContext:
     """One request on behalf of one user. Get it with :func:`current_request`."""
 
     def __init__(self, token: UserToken, host: str | None, *, strict: bool = False, max_seconds: float = DEFAULT_MAX_REQUEST_SECONDS):
-        self._token = token
+        self._token: UserToken | None = token  # dropped when the request ends
+        self._fingerprint = token.fingerprint
+        self._source = token.source
         self._explicit_host = host
         self._host: str | None = None
         self._strict = strict
@@ -55,7 +58,11 @@ class RequestContext:
 
     def __repr__(self) -> str:
         state = "active" if self.active else "ended"
-        return f"RequestContext(user token {self._token.fingerprint}, {state}, degraded={len(self.degraded)})"
+        return f"RequestContext(user token {self._fingerprint}, {state}, degraded={len(self.degraded)})"
+
+    def __reduce__(self):
+        # A copy would carry its own "ended" flag and the token: a request exists once.
+        raise TypeError("A RequestContext cannot be copied or pickled: it is one request of one user.")
 
     @property
     def active(self) -> bool:
@@ -100,16 +107,26 @@ class RequestContext:
         """``factory()``; if the user may not use it, :class:`ToolUnavailableError`."""
         self._check_active()
         try:
-            return factory()
+            tool = factory()
         except Exception as error:
             category = access_category(error)
             if category is None:
                 raise
             raise ToolUnavailableError(name, category, type(error).__name__) from error
+        warn_if_kept_unsafe(name, tool)
+        return tool
+
+    def token_value(self) -> str:
+        """The invoker's token, for sending (scope.invoker_token); after the request, RequestEndedError."""
+        token = self._token  # read once: end() may drop it from another thread
+        if token is None or not self.active:
+            raise self.ended_error()
+        return token.value
 
     def end(self) -> None:
         self._ended = True
-        if self._token.source == SLOT_SOURCE:
+        self._token = None  # a context kept on self holds nothing after its request
+        if self._source == SLOT_SOURCE:
             _slot_lease.release(self)
 
     def ended_error(self) -> RequestEndedError:
@@ -118,7 +135,7 @@ class RequestContext:
         else:
             why = f"has run past its maximum lifetime ({self._max_seconds:g} s; a stream nobody closed?)"
         return RequestEndedError(
-            f"A user-scoped client or tool was used for a request that {why} ({self._token.fingerprint}); it sent "
+            f"A user-scoped client or tool was used for a request that {why} ({self._fingerprint}); it sent "
             "nothing and will not act for anyone else. Use it inside a live request."
         )
 

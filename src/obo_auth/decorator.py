@@ -5,7 +5,7 @@ that lasts until the function returns or, for a stream, until the generator is e
 closed or garbage-collected (a stream's entry is its first item: the wrapper must stay a
 generator function), and never past its maximum lifetime. For a stream the context is set
 around each step of the generator only, so it never leaks into the code that consumes the
-stream, and a stream pulled inside another user's request keeps its own user. A decorated
+stream, and a stream pulled inside another request fails rather than mix two users' data. A decorated
 call inside a live request joins that request instead of opening one.
 """
 
@@ -14,9 +14,11 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextvars import Token
 from typing import Any, TypeVar, overload
 
 from obo_auth.context import DEFAULT_MAX_REQUEST_SECONDS, RequestContext, open_request
+from obo_auth.errors import CrossRequestError
 from obo_auth.scope import current as _current
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,6 +38,7 @@ def on_behalf_of_user(
     ``strict=True`` makes every ``req.optional(...)`` fail loudly, as ``req.require(...)`` does.
     ``max_request_seconds`` bounds how long a request (above all a stream nobody closes) may act
     for its user; the default is just above Model Serving's own 297 s request limit.
+    Called inside a live request, the function joins it, with that request's settings.
     """
     if not isinstance(max_request_seconds, (int, float)) or not max_request_seconds > 0:
         raise ValueError(f"max_request_seconds must be a positive number of seconds, not {max_request_seconds!r}.")
@@ -44,11 +47,26 @@ def on_behalf_of_user(
     return _wrap(function, strict, max_request_seconds)
 
 
+def _step_into(context: RequestContext) -> Token:
+    """Sets ``context`` for one step of its stream, unless the step is pulled inside another request.
+
+    A stream carries its own user's data: stepped inside another request it would hand that
+    data to the other request's user, so it fails (and, ending, releases its request) instead.
+    """
+    consumer = _current.get()
+    if consumer is not None and consumer is not context:
+        raise CrossRequestError(
+            "A stream of one request was pulled inside another request; obo_auth ended it rather than mix two "
+            "users' data in one answer. Consume a request's stream only outside other requests, or within its own."
+        )
+    return _current.set(context)
+
+
 def _steps(context: RequestContext, owned: bool, generator: Iterator[Any]) -> Iterator[Any]:
     """Runs each step of ``generator`` inside ``context``; ends the context (if ``owned``) when the stream ends."""
     try:
         while True:
-            reset = _current.set(context)
+            reset = _step_into(context)
             try:
                 item = next(generator)
             except StopIteration as stop:
@@ -82,11 +100,11 @@ def _wrapper(function: F, strict: bool, max_seconds: float) -> F:
 
         @functools.wraps(function)
         async def async_stream(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            generator = function(*args, **kwargs)  # before entering: bad arguments must not leave a request open
             context, owned = enter()
-            generator = function(*args, **kwargs)
             try:
                 while True:
-                    reset = _current.set(context)
+                    reset = _step_into(context)
                     try:
                         item = await generator.__anext__()
                     except StopAsyncIteration:
@@ -111,7 +129,8 @@ def _wrapper(function: F, strict: bool, max_seconds: float) -> F:
         def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
             # A generator function itself (mlflow's ResponsesAgent requires one), so the invoker
             # is read when the stream starts, at its first item, before anything is yielded.
-            return (yield from _steps(*enter(), function(*args, **kwargs)))
+            generator = function(*args, **kwargs)  # before entering: bad arguments must not leave a request open
+            return (yield from _steps(*enter(), generator))
 
         return stream  # type: ignore[return-value]
 

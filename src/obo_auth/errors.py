@@ -24,6 +24,11 @@ class RequestEndedError(OboAuthError, PermissionError):
     ended, past a request's maximum lifetime, or in a thread that did not inherit the request."""
 
 
+class CrossRequestError(OboAuthError, PermissionError):
+    """A stream of one request was pulled inside another request: it fails instead of handing
+    its user's data to the other request's user."""
+
+
 class WorkspaceMismatchError(OboAuthError, PermissionError):
     """A user-scoped client or tool built for one workspace was used in a request for another:
     the invoker's token is never sent to a host it was not issued for."""
@@ -56,3 +61,8 @@ class InvalidScopeError(OboAuthError, ValueError):
 class ArgumentTypeError(OboAuthError, TypeError):
     """An argument of the wrong kind: a string or an mlflow resource where a declaration belongs,
     a class where an agent instance belongs, or ``auth_policy=`` beside declarations."""
+
+
+class KeptUnsafeWarning(UserWarning):
+    """A tool handed out by ``req.optional`` / ``req.require`` keeps its user's credential in its
+    own state, so it must not outlive its request (keep_unsafe.py lists the classes)."""

@@ -48,7 +48,7 @@ def invoker_token(bound_host: str) -> str:
             f"A user-scoped client or tool built for {bound_host} was used in a request for {context.host}; "
             "obo_auth sends an invoker's token only to the workspace that issued it. Build it in this request."
         )
-    return context._token.value  # the one place a request's token is read for sending
+    return context.token_value()
 
 
 def normalize_host(host: str) -> str:
