@@ -16,7 +16,10 @@ from databricks.sdk.credentials_provider import CredentialsStrategy
 from databricks.sdk.errors import DatabricksError, PermissionDenied, Unauthenticated
 
 from obo_auth.local import LocalWorkspace
+from obo_auth.local.admin.routes import ADMIN_PREFIX
 from obo_auth.local.api_scopes import API_SCOPES
+from obo_auth.local.identity.models import user_id
+from obo_auth.local.seed import Seed
 from obo_auth.redact import fingerprint
 from obo_auth.scopes import ALWAYS_GRANTED_SCOPES, UMBRELLA_SCOPES
 
@@ -240,11 +243,9 @@ def test_no_token_appears_in_audit_responses_errors_reprs_or_logs(ws, clock, cap
             assert not any(secret in text for text in texts), f"the {name} token leaked into {place}"
 
 
-@pytest.mark.parametrize("route", ["/tokens", "/tokens/introspect", "/permissions/check", "/serving-endpoints"])
+@pytest.mark.parametrize("route", ["/tokens", "/tokens/introspect", "/tokens/revoke", "/permissions/check", "/serving-endpoints"])
 def test_only_the_admin_credential_may_call_the_admin_api(workspace, route):
-    from obo_auth.local.admin.routes import ADMIN_PREFIX
-
-    body = {"principal": "alice", "token": "x", "privilege": "CAN_QUERY", "on": {"serving_endpoint": "chat-model"}, "name": "agent"}
+    body = {"principal": "alice", "token": "x", "reason": "r", "privilege": "CAN_QUERY", "on": {"serving_endpoint": "chat-model"}, "name": "agent"}
     for caller in ("alice", "obo-agent"):
         response = httpx.post(
             f"{workspace.url}{ADMIN_PREFIX}{route}", json=body, headers={"Authorization": f"Bearer {workspace.issue_token(caller)}"}
@@ -270,3 +271,41 @@ def test_a_display_name_never_stands_for_a_group_or_another_principal():
             mallory.serving_endpoints.get("chat-model")
         agent = WorkspaceClient(host=ws.url, token=ws.issue_token("obo-agent"))
         assert agent.current_user.me().display_name == "obo-agent" and agent.current_user.me().user_name is None
+
+
+def admin_post(ws: LocalWorkspace, route: str, body: dict) -> httpx.Response:
+    return httpx.post(f"{ws.url}{ADMIN_PREFIX}{route}", json=body, headers={"Authorization": f"Bearer {ws.state.admin_token}"})
+
+
+def test_a_token_revoked_through_the_admin_api_says_why_in_its_401_and_audit_record(ws):
+    token = ws.issue_token("bob")
+    revoked = admin_post(ws, "/tokens/revoke", {"token": token, "reason": "token of a test that ended"})
+    assert revoked.status_code == 200 and token not in revoked.text
+    assert ws.audit()[-1].reason == "admin revoked a token of bob@example.com (token of a test that ended)"
+    # Revoked again, it keeps the first reason: when and why it stopped working.
+    assert admin_post(ws, "/tokens/revoke", {"token": token, "reason": "another reason"}).json()["reason"] == "token of a test that ended"
+
+    with pytest.raises(Unauthenticated, match=r"revoked \(token of a test that ended\)"):
+        sdk(ws, token).current_user.me()
+    assert "token of a test that ended" in ws.audit()[-1].reason and ws.audit()[-1].principal == "bob@example.com"
+
+
+@pytest.mark.parametrize("reason", ["", "two\nlines", "x" * 201])
+def test_a_revocation_reason_is_one_short_line(ws, reason):
+    refused = admin_post(ws, "/tokens/revoke", {"token": ws.issue_token("bob"), "reason": reason})
+    assert refused.status_code == 400 and "Field 'reason'" in refused.json()["message"]
+
+
+def test_oauth_m2m_finds_the_client_by_its_application_id_only(mocker):
+    """Were a seed to give a service principal alice's principal id as its application id (the seed
+    check refuses it: test_seed.py), client credentials would still sign in that client, never alice."""
+    seed = {"users": [{"user_name": "alice@example.com"}], "service_principals": [{"name": "bot", "application_id": user_id("alice@example.com")}]}
+    mocker.patch("obo_auth.local.workspace.load_seed", Seed.model_validate)  # past the seed check
+    with LocalWorkspace(seed) as ws:
+        client_id, client_secret = ws.client_credentials("bot")
+        m2m = WorkspaceClient(host=ws.url, client_id=client_id, client_secret=client_secret, auth_type="oauth-m2m")
+        assert m2m.current_user.me().display_name == "bot"
+        assert ws.audit()[-1].principal == "bot"
+        # The client's name is not its client id, even with its own secret.
+        with pytest.raises(ValueError, match="invalid_client"):
+            WorkspaceClient(host=ws.url, client_id="bot", client_secret=client_secret, auth_type="oauth-m2m").current_user.me()

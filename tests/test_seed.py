@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from obo_auth.cli.main import cli
 from obo_auth.local import LocalWorkspace, SeedError
+from obo_auth.local.identity.models import default_application_id, service_principal_id, user_id
 from obo_auth.local.seed import DEFAULT_SEED, load_seed
 
 DEFAULT = yaml.safe_load(resources.files("obo_auth.local").joinpath(DEFAULT_SEED).read_text(encoding="utf-8"))
@@ -73,6 +74,20 @@ BAD_SEEDS = {
     "reserved group admins": (_append("groups", {"name": "admins"}), "field 'groups[1].name'", "reserved"),
     "ambiguous short name": (_append("users", {"user_name": "alice@other.example"}), "field 'users[3].user_name'", "'alice' already names users[0].user_name"),
     "duplicate index": (lambda seed: seed["indexes"].append(copy.deepcopy(seed["indexes"][0])), "field 'indexes[1].name'", "already names indexes[0].name"),
+    # An application id is how OAuth M2M finds its client, and the workspace finds principals by id and name too.
+    "application id of a user's name": (_set("service_principals.0.application_id", "alice@example.com"), "field 'service_principals[0].application_id'", "'alice@example.com' already names users[0].user_name"),
+    "application id of a user's id": (_set("service_principals.0.application_id", user_id("alice@example.com")), "field 'service_principals[0].application_id'", "already names the id of users[0]"),
+    "application id of the admin's id": (_set("service_principals.0.application_id", service_principal_id("workspace-admin")), "field 'service_principals[0].application_id'", "already names the id of the workspace's admin"),
+    "application id of another's application id": (
+        _append("service_principals", {"name": "copycat", "application_id": default_application_id("obo-agent")}),
+        "field 'service_principals[1].application_id'",
+        "already names the application_id of service_principals[0]",
+    ),
+    "user named after an application id": (
+        _append("users", {"user_name": f"{default_application_id('obo-agent')}@example.com"}),
+        "field 'users[3].user_name'",
+        "already names the application_id of service_principals[0]",
+    ),
 }
 
 

@@ -17,7 +17,14 @@ from typing import Any, Literal, get_args
 import yaml
 from obo_auth.local._base import ENDPOINT_NAME_PATTERN, UC_NAME_PATTERN
 from obo_auth.local.grants import PRIVILEGES, SECURABLE_TYPES
-from obo_auth.local.identity.models import ADMIN_NAME, ADMINS_GROUP, ALL_USERS_GROUP
+from obo_auth.local.identity.models import (
+    ADMIN_NAME,
+    ADMINS_GROUP,
+    ALL_USERS_GROUP,
+    default_application_id,
+    service_principal_id,
+    user_id,
+)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_SEED = "default_seed.yaml"
@@ -232,7 +239,10 @@ def _problems(seed: Seed) -> Iterator[str]:
 def _reserved_and_duplicate_names(seed: Seed) -> Iterator[str]:
     # Grants, group members and row filters name users, service principals and groups by any
     # of these names: each must pick exactly one, and none may be one the workspace gives itself.
+    # The workspace also finds a principal by its id, and OAuth M2M a client by its application
+    # id: those the workspace derives come first, so a clash is reported at the seed's own field.
     grantee_names = [
+        *_derived_identifiers(seed),
         *((f"users[{i}].user_name", name) for i, u in enumerate(seed.users) for name in (u.user_name, u.user_name.split("@")[0])),
         *((f"service_principals[{i}].name", sp.name) for i, sp in enumerate(seed.service_principals)),
         *((f"service_principals[{i}].application_id", sp.application_id) for i, sp in enumerate(seed.service_principals) if sp.application_id),
@@ -245,6 +255,18 @@ def _reserved_and_duplicate_names(seed: Seed) -> Iterator[str]:
     yield from _duplicates([(f"serving_endpoints[{i}].name", e.name) for i, e in enumerate(seed.serving_endpoints)])
     yield from _duplicates([(f"vector_search_endpoints[{i}].name", e.name) for i, e in enumerate(seed.vector_search_endpoints)])
     yield from _duplicates([(f"indexes[{i}].name", index.name) for i, index in enumerate(seed.indexes)])
+
+
+def _derived_identifiers(seed: Seed) -> Iterator[tuple[str, str]]:
+    """The ids (and default application ids) the workspace gives principals, as state.py does."""
+    for i, user in enumerate(seed.users):
+        yield f"the id of users[{i}]", user_id(user.user_name)
+    for i, sp in enumerate(seed.service_principals):
+        yield f"the id of service_principals[{i}]", service_principal_id(sp.name)
+        if not sp.application_id:
+            yield f"the application_id of service_principals[{i}]", default_application_id(sp.name)
+    yield "the id of the workspace's admin", service_principal_id(ADMIN_NAME)
+    yield "the application_id of the workspace's admin", default_application_id(ADMIN_NAME)
 
 
 def _duplicates(named: list[tuple[str, str]]) -> Iterator[str]:

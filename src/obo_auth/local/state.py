@@ -5,12 +5,20 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-import uuid
 from collections.abc import Callable
 
 from obo_auth.local.audit import AuditLog
 from obo_auth.local.grants import Grant, GrantsBackend
-from obo_auth.local.identity.models import ADMIN_NAME, ADMINS_GROUP, ALL_USERS_GROUP, IdentityBackend, Principal
+from obo_auth.local.identity.models import (
+    ADMIN_NAME,
+    ADMINS_GROUP,
+    ALL_USERS_GROUP,
+    IdentityBackend,
+    Principal,
+    default_application_id,
+    service_principal_id,
+    user_id,
+)
 from obo_auth.local.seed import IndexSeed, Seed, ServicePrincipalSeed
 from obo_auth.local.serving.models import ServingBackend, ServingEndpoint
 from obo_auth.local.vectorsearch.models import Index, RowFilter, VectorSearchBackend
@@ -57,7 +65,7 @@ def _principals(seed: Seed) -> tuple[list[Principal], dict[str, str]]:
 
     principals = [
         Principal(
-            id=str(uuid.uuid5(uuid.NAMESPACE_URL, u.user_name)),
+            id=user_id(u.user_name),
             name=u.user_name,
             display_name=u.display_name or u.user_name.split("@")[0].title(),
             kind="user",
@@ -67,11 +75,11 @@ def _principals(seed: Seed) -> tuple[list[Principal], dict[str, str]]:
     ]
     client_secrets = {}
     for sp in [*seed.service_principals, ServicePrincipalSeed(name=ADMIN_NAME)]:
-        application_id = sp.application_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"sp:{sp.name}"))
+        application_id = sp.application_id or default_application_id(sp.name)
         client_secrets[application_id] = "dose" + secrets.token_hex(16)
         principals.append(
             Principal(
-                id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"sp-id:{sp.name}")),
+                id=service_principal_id(sp.name),
                 name=sp.name,
                 display_name=sp.name,
                 kind="service_principal",

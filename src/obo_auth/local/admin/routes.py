@@ -2,7 +2,8 @@
 
 Only the workspace's own admin credential may call it, and every call is audited like
 any other route. Local serving uses it to authenticate its callers, check they may query
-the agent's endpoint, and mint their downscoped tokens, as Model Serving does.
+the agent's endpoint, and mint their downscoped tokens, as Model Serving does; and to
+revoke a token when what it was minted for ends, saying why.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from starlette.routing import Route
 from obo_auth.local._base import BadRequest, PermissionDenied, endpoint_name, field, read_json
 from obo_auth.local.grants import SECURABLE_TYPES
 from obo_auth.local.handler import Call, api
+from obo_auth.redact import scrub
 
 ADMIN_PREFIX = "/api/2.0/obo-auth/admin"
 _NO_STORE = {"Cache-Control": "no-store"}
+# A revocation reason is repeated in every 401 of the token and in its audit records: one short line.
+_MAX_REASON_CHARS = 200
 
 
 def _require_admin(call: Call) -> None:
@@ -53,6 +57,19 @@ async def introspect_token(request: Request, call: Call) -> Response:
 
 
 @api(None)
+async def revoke_token(request: Request, call: Call) -> Response:
+    _require_admin(call)
+    body = await read_json(request)
+    reason = field(body, "reason", str)
+    if not 0 < len(reason) <= _MAX_REASON_CHARS or not reason.isprintable():
+        raise BadRequest(f"Field 'reason' must be one line of 1 to {_MAX_REASON_CHARS} printable characters.")
+    info = call.state.identity.revoke(field(body, "token", str), scrub(reason))  # 404 if never issued
+    call.resource = f"{info.principal.kind}:{info.principal.name}"
+    call.reason = f"admin revoked a token of {info.principal.name} ({info.revoked_because})"
+    return JSONResponse({"revoked": True, "principal": info.principal.name, "reason": info.revoked_because})
+
+
+@api(None)
 async def check_permission(request: Request, call: Call) -> Response:
     _require_admin(call)
     body = await read_json(request)
@@ -82,6 +99,7 @@ async def register_serving_endpoint(request: Request, call: Call) -> Response:
 routes = [
     Route(f"{ADMIN_PREFIX}/tokens", issue_token, methods=["POST"]),
     Route(f"{ADMIN_PREFIX}/tokens/introspect", introspect_token, methods=["POST"]),
+    Route(f"{ADMIN_PREFIX}/tokens/revoke", revoke_token, methods=["POST"]),
     Route(f"{ADMIN_PREFIX}/permissions/check", check_permission, methods=["POST"]),
     Route(f"{ADMIN_PREFIX}/serving-endpoints", register_serving_endpoint, methods=["POST"]),
 ]

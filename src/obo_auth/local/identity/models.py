@@ -6,8 +6,10 @@ but cannot print one back, so no record or repr can leak it.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -23,6 +25,21 @@ ADMINS_GROUP = "admins"
 # Longer lifetimes are what ttl=None (never expires) is for; the bound also keeps
 # clock() + ttl a finite float (an int ttl of 10**400 would overflow it).
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
+
+
+# Principal ids are derived from names, so a seed gives the same ids on every start; the seed
+# check (seed.py) and the state (state.py) derive them the same way, here.
+def user_id(user_name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, user_name))
+
+
+def service_principal_id(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sp-id:{name}"))
+
+
+def default_application_id(name: str) -> str:
+    """A service principal's OAuth client id when its seed gives none."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sp:{name}"))
 
 
 @dataclass(frozen=True)
@@ -50,15 +67,16 @@ class TokenInfo:
     scopes: frozenset[str] | None  # None: an unrestricted personal access token
     expires_at: float | None
     actor: Principal | None = None  # the service principal acting for the user
-    revoked: bool = field(default=False, compare=False)
+    # Why it was revoked ("" when no reason was given); None while it is not revoked.
+    revoked_because: str | None = field(default=None, compare=False)
 
     def allows(self, required_scope: str) -> bool:
         return self.scopes is None or scope_math.covers(self.scopes, required_scope)
 
     def unusable(self, now: float) -> str | None:
         """Why the token no longer authenticates at ``now``, or None while it does."""
-        if self.revoked:
-            return "it has been revoked"
+        if self.revoked_because is not None:
+            return f"it has been revoked ({self.revoked_because})" if self.revoked_because else "it has been revoked"
         if self.expires_at is not None and now >= self.expires_at:
             return "it has expired; get a new one"
         return None
@@ -124,13 +142,19 @@ class IdentityBackend:
             self._tokens[token_hash(token)] = info
         return token
 
-    def revoke(self, token: str) -> None:
+    def revoke(self, token: str, reason: str = "") -> TokenInfo:
+        """Revokes ``token``; its 401s (and so their audit records) then say ``reason``.
+
+        Revoking it again keeps the first reason: that is when and why it stopped working.
+        """
         key = token_hash(token)
         with self._lock:
             info = self._tokens.get(key)
             if info is None:
                 raise NotFound(f"No token with fingerprint {fingerprint(token)} was issued by this workspace.")
-            self._tokens[key] = TokenInfo(**{**info.__dict__, "revoked": True})
+            if info.revoked_because is None:
+                info = self._tokens[key] = dataclasses.replace(info, revoked_because=reason)
+            return info
 
     def authenticate(self, token: str | None) -> TokenInfo:
         if not token:
@@ -164,7 +188,15 @@ class IdentityBackend:
         return self._client_secrets[principal.application_id]
 
     def check_client(self, client_id: str, client_secret: str) -> Principal:
+        """The service principal whose application id is ``client_id``, if the secret is its own.
+
+        Only the application id: never a name or a principal id, which another principal may
+        carry, so a client id can never resolve to anyone but the client.
+        """
         expected = self._client_secrets.get(client_id)
         if expected is None or not secrets.compare_digest(expected.encode(), client_secret.encode()):
             raise Unauthenticated("Invalid client credentials: unknown client_id or wrong client_secret.")
-        return self.find(client_id)
+        clients = [p for p in self.service_principals if p.application_id == client_id]
+        if len(clients) != 1:  # seeds cannot share an application id; fail closed if one did
+            raise Unauthenticated("Invalid client credentials: the client_id does not name exactly one service principal.")
+        return clients[0]
