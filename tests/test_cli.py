@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -78,7 +79,8 @@ def test_the_workspace_stops_and_removes_its_runtime_file_on_ctrl_c(running_work
 
 
 def test_serve_answers_as_the_caller_against_a_running_workspace(running_workspace, tmp_path):
-    """`obo-auth serve MODEL_URI --workspace URL`, both commands in their own processes."""
+    """`obo-auth serve MODEL_URI --workspace URL`, both commands in their own processes, the serve
+    command run from a shell holding the developer's own Databricks login."""
     import mlflow
 
     import obo_auth
@@ -92,7 +94,7 @@ def test_serve_answers_as_the_caller_against_a_running_workspace(running_workspa
 
     mlflow.set_tracking_uri(store)
     mlflow.set_experiment(experiment_id=mlflow.create_experiment("cli", artifact_location=str(tmp_path / "artifacts")))
-    agent = Path(__file__).resolve().parent / "agents" / "failing_stream_agent.py"
+    agent = Path(__file__).resolve().parent / "agents" / "escaping_agent.py"
     try:
         with pytest.MonkeyPatch.context() as patch, obo_auth.as_user(token("alice"), host=url):
             patch.setenv("DATABRICKS_HOST", url)
@@ -101,9 +103,15 @@ def test_serve_answers_as_the_caller_against_a_running_workspace(running_workspa
     finally:
         mlflow.set_tracking_uri(None)
     port = _free_port()
+    developer_login = {"DATABRICKS_HOST": url, "DATABRICKS_TOKEN": token("alice")}
     server = subprocess.Popen(
-        [*CLI, "serve", info.model_uri, "--workspace", url, "--port", str(port)], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [*CLI, "serve", info.model_uri, "--workspace", url, "--port", str(port)],
+        env={**environment, **developer_login},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
+    report = tmp_path / "report.json"
     try:
         answer = None
         deadline = time.monotonic() + 120
@@ -111,7 +119,7 @@ def test_serve_answers_as_the_caller_against_a_running_workspace(running_workspa
             try:
                 response = httpx.post(
                     f"http://127.0.0.1:{port}/invocations",
-                    json={"input": [{"role": "user", "content": "who am i"}]},
+                    json={"input": [{"role": "user", "content": "who am i"}], "custom_inputs": {"report_to": str(report)}},
                     headers={"Authorization": f"Bearer {token('carol')}"},
                     timeout=30,
                 )
@@ -121,9 +129,15 @@ def test_serve_answers_as_the_caller_against_a_running_workspace(running_workspa
         assert answer is not None, "obo-auth serve did not answer"
         assert answer["output"][0]["content"][0]["text"] == "carol@example.com"
     finally:
-        server.terminate()
-        printed = server.communicate(timeout=30)[0]
+        server.terminate()  # SIGTERM, to the command; it stops the model's process the same way
+        printed = server.communicate(timeout=60)[0]
     assert f"127.0.0.1:{port}/invocations" in printed and "concurrently" in printed
+    escaped = json.loads(report.read_text())
+    # The model ran in its own process, without the developer's login the command had.
+    assert not [entry for entry in escaped["environ"] if entry.startswith("DATABRICKS_") or developer_login["DATABRICKS_TOKEN"] in entry]
+    assert not Path(escaped["credentials_dir"]).exists()
+    refused = httpx.get(f"{url}/api/2.0/preview/scim/v2/Me", headers={"Authorization": f"Bearer {escaped['agent_token']}"})
+    assert refused.status_code == 401 and "revoked" in refused.json()["message"]
 
 
 def _free_port() -> int:

@@ -1,25 +1,36 @@
 """Local OBO serving end to end: a logged agent served in its own process, called over real HTTP.
 
 Three users, streaming and not, concurrent requests, a failing stream, refused callers,
-and the tokens local serving hands the agent. Sibling: test_example_agent.py (the agent's logic).
+and the tokens local serving hands the agent: revoked when their request ends, the agent's
+own credential revoked and removed when serving stops, none of the developer's credentials
+in the model process. Siblings: test_example_agent.py (the agent's logic);
+test_serving_agent_credential.py, test_serving_environment.py and test_serving_scrub.py
+(the same mechanisms in-process).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 import mlflow
 import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import Unauthenticated
 
 import obo_auth
 from obo_auth.local import LocalWorkspace
 from obo_auth.local.seed import load_seed
+from obo_auth.redact import fingerprint
 from obo_auth.serving import serve
+from obo_auth.serving.agent_credential import AGENT_TOKEN_TTL_SECONDS
+from obo_auth.serving.revocation import REQUEST_ENDED, SERVING_STOPPED
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENTS = Path(__file__).resolve().parent / "agents"
@@ -223,3 +234,133 @@ def test_the_agent_is_registered_as_a_serving_endpoint_every_user_may_query(work
     for user in USERS:
         endpoint = WorkspaceClient(host=workspace.url, token=workspace.issue_token(user)).serving_endpoints.get("agent")
         assert (endpoint.name, endpoint.task) == ("agent", "agent/v1/chat")
+
+
+# -- what escapes a request: the escaping agent (tests/agents/escaping_agent.py) ---------------
+# The developer's own login and other credentials, as their shell would hold them.
+DEVELOPER_ENVIRONMENT = {
+    "DATABRICKS_HOST": "https://developer.cloud.databricks.com",
+    "DATABRICKS_TOKEN": "dapi" + "de7e10be4" * 3 + "00000",
+    "ARM_CLIENT_SECRET": "arm-secret-of-the-developer",
+    "GOOGLE_APPLICATION_CREDENTIALS": "/home/developer/gcp-key.json",
+    "MLFLOW_TRACKING_TOKEN": "mlflow-token-of-the-developer",
+}
+
+
+@pytest.fixture(scope="module")
+def escaping_agent(workspace, store):
+    return _log_test_agent(workspace, AGENTS / "escaping_agent.py", [obo_auth.ServingEndpoint("chat-model")])
+
+
+@pytest.fixture(scope="module")
+def escaping_endpoint(workspace, escaping_agent):
+    """The escaping agent, served from a shell that holds the developer's credentials."""
+    with ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as patch:  # only while serving starts: the SDK here must not see them
+            for name, value in DEVELOPER_ENVIRONMENT.items():
+                patch.setenv(name, value)
+            endpoint = stack.enter_context(serve(escaping_agent.model_uri, workspace, "escaping"))
+        yield endpoint
+
+
+def escape(endpoint, token: str, report: Path, *, stream: bool = False, **inputs) -> tuple[httpx.Response, dict]:
+    """Asks the escaping agent, which writes what it held during the request to ``report``."""
+    body = {"input": [{"role": "user", "content": "who am i"}], "stream": stream, "custom_inputs": {"report_to": str(report), **inputs}}
+    response = ask(endpoint, token, body)
+    return response, json.loads(report.read_text())
+
+
+def assert_refused_because(workspace, token: str, reason: str, principal: str) -> None:
+    """The workspace answers ``token`` with 401 naming ``reason``, and its audit record says so."""
+    with pytest.raises(Unauthenticated, match=reason):
+        WorkspaceClient(host=workspace.url, token=token).current_user.me()
+    record = workspace.audit()[-1]
+    assert (record.status, record.principal, record.token_fingerprint) == (401, principal, fingerprint(token))
+    assert reason in record.reason
+
+
+def test_a_token_smuggled_out_of_a_request_is_refused_after_it_with_the_reason(workspace, escaping_endpoint, tmp_path):
+    response, escaped = escape(escaping_endpoint, workspace.issue_token("alice"), tmp_path / "report.json")
+    assert response.status_code == 200, response.text  # revoking it did not break the request
+    assert response.json()["output"][0]["content"][0]["text"] == "alice@example.com"
+    assert_refused_because(workspace, escaped["invoker_token"], REQUEST_ENDED, "alice@example.com")
+    revocation = next(r for r in reversed(workspace.audit()) if r.path.endswith("/tokens/revoke"))
+    assert (revocation.principal, revocation.resource) == ("workspace-admin", "user:alice@example.com")
+    assert REQUEST_ENDED in revocation.reason
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["exhausted", "errored"])
+def test_a_stream_token_is_refused_once_the_stream_has_ended(workspace, escaping_endpoint, tmp_path, fail):
+    response, escaped = escape(escaping_endpoint, workspace.issue_token("carol"), tmp_path / "report.json", stream=True, fail=fail)
+    events = sse_events(response)
+    if fail:
+        assert events[0]["delta"] == "chunk 0" and "the tool broke" in events[-1]["databricks_output"]["error"]["message"]
+    else:
+        assert [e["delta"] for e in events] == ["chunk 0", "chunk 1", "chunk 2"]
+    assert_refused_because(workspace, escaped["invoker_token"], REQUEST_ENDED, "carol@example.com")
+
+
+def test_a_stream_token_is_revoked_as_soon_as_the_client_goes_away(workspace, escaping_endpoint, tmp_path):
+    report, hold = tmp_path / "report.json", tmp_path / "hold"
+    body = {"input": [{"role": "user", "content": "hi"}], "stream": True, "custom_inputs": {"report_to": str(report), "hold_until": str(hold)}}
+    headers = {"Authorization": f"Bearer {workspace.issue_token('alice')}"}
+    with httpx.stream("POST", f"{escaping_endpoint.url}/invocations", json=body, headers=headers, timeout=60) as response:
+        assert next(response.iter_lines()).startswith("data: ")  # the first chunk; the agent now waits
+    escaped = json.loads(report.read_text())["invoker_token"]
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the agent still waits: only the client's leaving can end it
+            if httpx.get(f"{workspace.url}/api/2.0/preview/scim/v2/Me", headers={"Authorization": f"Bearer {escaped}"}).status_code == 401:
+                break
+            time.sleep(0.05)
+        assert_refused_because(workspace, escaped, REQUEST_ENDED, "alice@example.com")
+    finally:
+        hold.touch()
+
+
+def test_every_token_serving_mints_is_revoked_by_the_time_its_answer_arrives(workspace, escaping_endpoint, tmp_path, mocker):
+    issued = mocker.spy(workspace.state.identity, "issue")
+    token = workspace.issue_token("carol")
+    hi = {"input": [{"role": "user", "content": "hi"}]}
+    answers = [
+        ask(escaping_endpoint, token, hi),
+        ask(escaping_endpoint, token, {**hi, "custom_inputs": {"fail": True}}),
+        ask(escaping_endpoint, token, {**hi, "stream": True}),
+        ask(escaping_endpoint, token, {**hi, "stream": True, "custom_inputs": {"fail": True}}),
+        httpx.post(f"{escaping_endpoint.url}/invocations", content=b"{not json", headers={"Authorization": f"Bearer {token}"}),
+    ]
+    assert [a.status_code for a in answers] == [200, 500, 200, 200, 400]
+    minted = [t for t in issued.spy_return_list if workspace.state.identity.lookup(t).actor is not None]
+    assert len(minted) == len(answers)
+    assert [workspace.state.identity.lookup(t).revoked_because for t in minted] == [REQUEST_ENDED] * len(answers)
+
+
+def test_an_error_never_shows_the_agents_own_credential_even_glued_to_other_letters(workspace, escaping_endpoint, tmp_path):
+    response, escaped = escape(escaping_endpoint, workspace.issue_token("alice"), tmp_path / "report.json", fail=True)
+    message = response.json()["message"]
+    assert response.status_code == 500 and "the tool broke" in message
+    for token in (escaped["agent_token"], escaped["invoker_token"]):
+        assert token not in response.text and fingerprint(token) in message
+
+
+def test_the_model_process_starts_without_the_developers_credentials_or_the_admin_credential(workspace, escaping_endpoint, tmp_path):
+    _, escaped = escape(escaping_endpoint, workspace.issue_token("alice"), tmp_path / "report.json")
+    started_with = dict(entry.split("=", 1) for entry in escaped["environ"] if "=" in entry)
+    assert not [name for name in started_with if name.startswith(("DATABRICKS_", "ARM_", "GOOGLE_", "OBO_AUTH_"))]
+    assert "MLFLOW_TRACKING_TOKEN" not in started_with
+    for secret in (workspace.state.admin_token, *DEVELOPER_ENVIRONMENT.values()):
+        assert not any(secret in entry for entry in escaped["environ"])
+    # What it needs is still there: where the model and its traces are, and the programs it runs.
+    assert started_with["MLFLOW_TRACKING_URI"] == os.environ["MLFLOW_TRACKING_URI"] and started_with["PATH"] == os.environ["PATH"]
+
+
+def test_stopping_serving_revokes_the_agents_credential_and_removes_its_directory(workspace, escaping_agent, tmp_path):
+    with serve(escaping_agent.model_uri, workspace, "stopping") as endpoint:  # stops it with SIGTERM
+        response, escaped = escape(endpoint, workspace.issue_token("bob"), tmp_path / "report.json")
+        assert response.status_code == 200, response.text
+        credentials = Path(escaped["credentials_dir"])
+        assert credentials.is_dir()
+        expires_at = workspace.state.identity.lookup(escaped["agent_token"]).expires_at
+        assert expires_at is not None and expires_at <= time.time() + AGENT_TOKEN_TTL_SECONDS
+    assert not credentials.exists()
+    assert_refused_because(workspace, escaped["agent_token"], SERVING_STOPPED, "obo-agent")

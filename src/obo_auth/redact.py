@@ -23,8 +23,10 @@ def token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-# Token shapes: Databricks personal access tokens (dapi + 32 hex) and JWTs (OAuth and OBO tokens).
-_TOKEN_SHAPED = re.compile(r"\bdapi[0-9a-f]{32}(?:-\d+)?\b|\beyJ[\w-]+\.[\w-]+\.[\w-]*")
+# Token shapes: Databricks personal access tokens (dapi + 32 hex, the local workspace's tokens
+# too), OAuth client secrets (dose + 32 hex) and JWTs (OAuth and OBO tokens). No word boundary:
+# a token glued to other word characters ("tokendapi...", "xeyJ...") is still a token.
+_TOKEN_SHAPED = re.compile(r"(?:dapi|dose)[0-9a-f]{32}(?:-\d+)?|eyJ[\w-]+\.[\w-]+\.[\w-]*")
 
 
 def scrub(text: str, secrets: list[str] = ()) -> str:

@@ -153,7 +153,7 @@ def _show_audit(outcomes: list[Outcome]) -> int:
     for o in outcomes:
         for record in o.calls:
             if record.principal == "workspace-admin":
-                serving_checks += 1  # local serving verifying the caller and minting their token
+                serving_checks += 1  # local serving verifying the caller, minting their token and revoking it
                 continue
             if record.principal == AGENT:
                 wrong += record.resource not in (None, f"serving_endpoint:{CHAT_MODEL}")  # the agent touched user data
@@ -162,7 +162,7 @@ def _show_audit(outcomes: list[Outcome]) -> int:
             decision = "[green]allow[/green]" if record.decision == "allow" else f"[red]deny[/red] {record.status}"
             table.add_row(o.user, _who(record), f"{record.method} {record.path.removeprefix('/api/2.0')}", decision)
     console.print(table)
-    console.print(f"[dim]Plus {serving_checks} calls by local serving itself (verify the caller's token, check CAN_QUERY, mint the downscoped token).[/dim]")
+    console.print(f"[dim]Plus {serving_checks} calls by local serving itself (verify the caller's token, check CAN_QUERY, mint the downscoped token, revoke it when the request ends).[/dim]")
     if wrong:
         console.print(f"[red]✗ {wrong} call(s) ran as a user other than the one who asked.[/red]")
     else:

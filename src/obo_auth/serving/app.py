@@ -5,20 +5,26 @@ query this endpoint (403), mint a token downscoped to the model's logged user sc
 the agent as actor, and hand it to the agent where the serving runtime does (runtime.py).
 ``stream: true`` answers with server-sent events from ``predict_stream``; an error during a
 stream arrives as an event under ``databricks_output.error``.
+
+The downscoped token is revoked when its request ends (revocation.py): before the response
+is sent, or for a stream before its last event; if the client goes away first, at once. A
+tool or client that escaped the request then gets a 401 whose audit record says why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -29,6 +35,7 @@ from obo_auth.local._base import MAX_BODY_BYTES, ApiError, bearer_token, parse_j
 from obo_auth.redact import scrub
 from obo_auth.scopes import covers
 from obo_auth.serving import runtime
+from obo_auth.serving.revocation import RequestToken
 from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
 
 logger = logging.getLogger("obo_auth.serving")
@@ -58,27 +65,42 @@ class RequestError(Exception):
         return {"error_code": self.error_code, "message": self.message}
 
 
-def build_app(served: ServedModel, link: WorkspaceLink) -> Starlette:
+def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callable[[], Iterable[str]]) -> Starlette:
+    """``standing_secrets``: serving's own credentials (the admin's, the agent's), scrubbed by value
+    from every error a caller sees, as the caller's and the request's tokens are."""
     serial_lock = threading.Lock()
 
-    def handle(run: Callable[[], Any], token: str | None) -> Any:
-        if served.serialize:
-            with serial_lock:
-                return _as_invoker(run, token)
-        return _as_invoker(run, token)
+    def handle(run: Callable[[], Any], token: RequestToken) -> Any:
+        """Runs one prediction as the invoker; the request ends, and its token is revoked, when it returns."""
+        try:
+            if served.serialize:
+                with serial_lock:
+                    return _as_invoker(run, token.value)
+            return _as_invoker(run, token.value)
+        finally:
+            token.revoke()
 
     async def invocations(request: Request) -> Response:
         try:
-            token = await run_in_threadpool(_authorize, request, served, link)  # who asks, before what they ask
-            payload = await _payload(request)
+            token = RequestToken(link, await run_in_threadpool(_authorize, request, served, link))  # who asks, before what they ask
         except RequestError as error:
             return JSONResponse(error.to_json(), status_code=error.status)
-        secrets = [s for s in (bearer_token(request), token) if s]
+        try:
+            payload = await _payload(request)
+        except RequestError as error:
+            await run_in_threadpool(token.revoke)  # the agent never ran
+            return JSONResponse(error.to_json(), status_code=error.status)
+
+        def secrets() -> list[str]:  # read when an error is scrubbed: the agent's credential rotates
+            return [s for s in (bearer_token(request), token.value, *standing_secrets()) if s]
+
         if payload.pop("stream", False):
             def stream(emit: Callable[[Any], None]) -> None:
                 handle(lambda: _drain(served.model.predict_stream(payload), emit), token)
 
-            return StreamingResponse(_sse(stream, secrets), media_type="text/event-stream")
+            # Starlette runs the background task once the stream is over, also when the client
+            # left first (even before the stream started): then the token is revoked at once.
+            return StreamingResponse(_sse(stream, secrets), media_type="text/event-stream", background=BackgroundTask(token.revoke))
         try:
             result = await run_in_threadpool(handle, lambda: served.model.predict(payload), token)
         except Exception as error:
@@ -131,44 +153,61 @@ def _as_invoker(run: Callable[[], Any], token: str | None) -> Any:
 
 
 def _drain(stream: Iterator[Any], emit: Callable[[Any], None]) -> None:
-    for chunk in stream:
-        emit(chunk)
+    with contextlib.closing(stream):  # closed as soon as emit stops it: the agent's request ends there
+        for chunk in stream:
+            emit(chunk)
 
 
-async def _sse(run: Callable[[Callable[[Any], None]], None], secrets: list[str]) -> AsyncIterator[str]:
+class _ClientGone(Exception):
+    """Raised into a stream's producer when nobody reads its chunks any more."""
+
+
+async def _sse(run: Callable[[Callable[[Any], None]], None], secrets: Callable[[], list[str]]) -> AsyncIterator[str]:
     """Runs a whole stream in one worker thread (so its context stays put) and relays its chunks."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    gone = threading.Event()
 
     def put(kind: str, value: Any) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
 
+    def emit(chunk: Any) -> None:
+        if gone.is_set():
+            raise _ClientGone
+        put("chunk", chunk)
+
     def produce() -> None:
         try:
-            run(lambda chunk: put("chunk", chunk))
+            run(emit)
+        except _ClientGone:
+            pass
         except Exception as error:
             put("error", error)
         finally:
-            put("end", None)
+            if not gone.is_set():
+                put("end", None)
 
     threading.Thread(target=contextvars.copy_context().run, args=(produce,), daemon=True, name="obo-auth-stream").start()
-    while True:
-        kind, value = await queue.get()
-        if kind == "end":
-            return
-        if kind == "error":
-            failure = _failure(value, secrets)
-            value = {"databricks_output": {"error": failure.to_json()}}
-        yield f"data: {json.dumps(value)}\n\n"
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                failure = _failure(value, secrets)
+                value = {"databricks_output": {"error": failure.to_json()}}
+            yield f"data: {json.dumps(value)}\n\n"
+    finally:
+        gone.set()  # the stream is over, or the client left: the producer stops at its next chunk
 
 
-def _failure(error: Exception, secrets: list[str]) -> RequestError:
+def _failure(error: Exception, secrets: Callable[[], list[str]]) -> RequestError:
     """What the caller is told about a failed prediction: a Databricks error, never a token."""
     if isinstance(error, ToolUnavailableError):
         status, code = 403, "PERMISSION_DENIED"
     else:
         code = getattr(error, "error_code", None)
         status, code = (400, code) if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST") else (500, "INTERNAL_ERROR")
-    message = scrub(f"{type(error).__name__}: {error}", secrets)
+    message = scrub(f"{type(error).__name__}: {error}", secrets())
     logger.warning("prediction failed: %s", message)
     return RequestError(status, code, message)

@@ -1,7 +1,8 @@
 """What Databricks Model Serving provides inside the model's process, reproduced locally.
 
 - the environment: ``IS_IN_DB_MODEL_SERVING_ENV``, the workspace host, and the agent's own
-  OAuth token in ``$SERVING_CREDENTIALS_DIR/model-dependencies-oauth-token``;
+  OAuth token in ``$SERVING_CREDENTIALS_DIR/model-dependencies-oauth-token`` (written by
+  agent_credential.py; the process starts without the developer's credentials, environment.py);
 - the invoker's downscoped token, per request, where the runtime puts it: the module
   ``mlflowserving.scoring_server.agent_utils.fetch_obo_token()`` (per request) and the
   process-wide slot ``threading.main_thread().__dict__["invokers_token"]``.
@@ -33,6 +34,7 @@ def install(workspace_url: str, agent_token: str, credentials_dir: Path) -> None
     write_agent_credentials(credentials_dir, agent_token)
     # In serving no developer credentials exist: no DATABRICKS_*/ARM_*/GOOGLE_* variables, and no
     # ~/.databrickscfg (whose [DEFAULT] profile the SDK would otherwise try before model serving).
+    # (The local serving process starts without them already; a benchmark in-process does not.)
     for variable in [v for v in os.environ if v.startswith(("DATABRICKS_", "ARM_", "GOOGLE_"))]:
         del os.environ[variable]
     os.environ["DATABRICKS_CONFIG_FILE"] = str(credentials_dir / "no-databrickscfg")

@@ -1,28 +1,40 @@
 """The local serving process: load a logged model and serve it like Databricks Model Serving.
 
-Run as ``python -m obo_auth.serving`` by :func:`obo_auth.serving.serve` and by
-``obo-auth serve``. It is its own process, as a serving container is: it changes the
+Started as ``python -m obo_auth.serving`` by :func:`obo_auth.serving.serve` (which
+``obo-auth serve`` uses too), with only the environment a serving container would have
+(environment.py). It is its own process, as a serving container is: it changes the
 process environment (runtime.install) and reaches the workspace only over HTTP. The
-workspace's admin credential arrives in the environment variable ``OBO_AUTH_ADMIN_TOKEN``,
-never on the command line.
+workspace's admin credential arrives as the first line of its stdin, read once at start:
+never on the command line, never in the environment (``/proc/<pid>/environ`` shows that).
+
+It stops on SIGTERM or SIGINT and then revokes the agent's credential and removes its
+directory: uvicorn re-raises the signal after its own shutdown, and the handler installed
+here turns it into an exit that runs that clean-up (SIGTERM's default handler would kill
+the process on the spot, and SIGINT's would print a traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sys
-import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 import uvicorn
 
 from obo_auth.local.server import loopback_socket
 from obo_auth.serving import runtime
+from obo_auth.serving.agent_credential import AgentCredential
 from obo_auth.serving.app import ServedModel, build_app
 from obo_auth.serving.workspace_link import WorkspaceLink
 
-ADMIN_TOKEN_VARIABLE = "OBO_AUTH_ADMIN_TOKEN"
+# In-flight requests get this long to finish once serving is asked to stop; the parent
+# (serving/__init__.py) waits longer than this plus the clean-up before it kills.
+_GRACEFUL_SHUTDOWN_SECONDS = 5
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def load(model_uri: str, endpoint: str, agent_principal: str):
@@ -51,37 +63,52 @@ def _agent_of(model):
 
 
 def main(argv: list[str] | None = None) -> None:
+    for stop_signal in _STOP_SIGNALS:  # first: a signal while loading cleans up too
+        signal.signal(stop_signal, _exit_on_signal)
     parser = argparse.ArgumentParser(prog="python -m obo_auth.serving")
     parser.add_argument("model_uri")
     parser.add_argument("--workspace", required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--endpoint", default="agent")
     parser.add_argument("--agent-principal", default="obo-agent")
-    parser.add_argument("--ready-file", help="Where to write the URL once serving (for the parent process).")
+    parser.add_argument("--ready-file", required=True, help="Where to write the URL and what is served, once serving.")
     args = parser.parse_args(argv)
-    admin_token = os.environ.pop(ADMIN_TOKEN_VARIABLE, None)
+    admin_token = sys.stdin.readline().strip()
     if not admin_token:
-        sys.exit(f"{ADMIN_TOKEN_VARIABLE} is not set: start local serving with `obo-auth serve` or obo_auth.serving.serve().")
-    run(args.model_uri, args.workspace, admin_token, port=args.port, endpoint=args.endpoint, agent_principal=args.agent_principal, ready_file=args.ready_file)
+        sys.exit("No admin credential on stdin: start local serving with `obo-auth serve` or obo_auth.serving.serve().")
+    run(args.model_uri, args.workspace, admin_token, port=args.port, endpoint=args.endpoint, agent_principal=args.agent_principal, ready_file=Path(args.ready_file))
 
 
-def run(model_uri: str, workspace_url: str, admin_token: str, *, port: int, endpoint: str, agent_principal: str, ready_file: str | None, announce=None) -> None:
+def _exit_on_signal(signum: int, frame) -> NoReturn:
+    # Ctrl-C reaches this process and `obo-auth serve`, which then sends SIGTERM: neither
+    # that nor a second Ctrl-C may cut the clean-up short.
+    for stop_signal in _STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
+    raise SystemExit(128 + signum)  # the shell's exit status for "stopped by this signal"
+
+
+def run(model_uri: str, workspace_url: str, admin_token: str, *, port: int, endpoint: str, agent_principal: str, ready_file: Path) -> None:
     link = WorkspaceLink(workspace_url, admin_token)
     sock = loopback_socket(port)
     try:
-        with tempfile.TemporaryDirectory(prefix="obo-auth-serving-") as credentials_dir:
-            # The agent's own identity, as the platform mounts it: an OAuth token in a file. The
-            # platform rotates it; locally it lives as long as the serving process.
-            runtime.install(workspace_url, link.mint(agent_principal, scopes=None, ttl=None), Path(credentials_dir))
+        # The agent's own identity, as the platform mounts it: a short-lived OAuth token in a
+        # file, rotated; revoked and its directory removed when this block ends.
+        with AgentCredential(link, agent_principal) as credential:
+            runtime.install(workspace_url, credential.current, credential.directory)
             served = load(model_uri, endpoint, agent_principal)
             link.register_endpoint(endpoint)
-            url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-            server = uvicorn.Server(uvicorn.Config(build_app(served, link), log_level="warning", access_log=False, lifespan="off"))
-            if ready_file:
-                Path(ready_file).write_text(url)
-            if announce:
-                announce(url, served)
+            app = build_app(served, link, standing_secrets=lambda: [admin_token, *credential.tokens()])
+            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS)
+            server = uvicorn.Server(config)
+            _announce(ready_file, f"http://127.0.0.1:{sock.getsockname()[1]}", served)
             server.run(sockets=[sock])
     finally:
         sock.close()
         link.close()
+
+
+def _announce(ready_file: Path, url: str, served: ServedModel) -> None:
+    """Tells the parent where serving listens and what it serves; whole or not at all."""
+    fresh = ready_file.with_name(f".{ready_file.name}.partial")
+    fresh.write_text(json.dumps({"url": url, "endpoint": served.endpoint, "user_scopes": served.user_scopes, "concurrent": not served.serialize}))
+    os.replace(fresh, ready_file)

@@ -6,7 +6,7 @@ call here is audited by the workspace like any other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -22,6 +22,14 @@ class WorkspaceRefused(Exception):
         self.status = status
         self.error_code = error_code
         self.message = message
+
+
+@dataclass(frozen=True)
+class WorkspaceAccess:
+    """Where a running local workspace listens, and its admin credential (never in the repr)."""
+
+    url: str
+    admin_token: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,10 @@ class WorkspaceLink:
         """WorkspaceRefused(403) unless ``principal`` may query the serving endpoint."""
         self._post("/permissions/check", {"principal": principal, "privilege": "CAN_QUERY", "on": {"serving_endpoint": endpoint}})
 
-    def mint(self, principal: str, *, scopes: list[str] | None, ttl: float, actor: str | None = None) -> str:
+    def mint(self, principal: str, *, scopes: list[str] | None, ttl: float | None, actor: str | None = None) -> str:
         body = {"principal": principal, "scopes": scopes, "ttl": ttl, "actor": actor}
         return self._post("/tokens", body)["token_value"]
+
+    def revoke(self, token: str, reason: str) -> None:
+        """Revokes ``token``; the workspace's 401s for it, and their audit records, say ``reason``."""
+        self._post("/tokens/revoke", {"token": token, "reason": reason})

@@ -1,0 +1,49 @@
+"""Tokens local serving mints are revoked when what they were minted for ends, saying why.
+
+A token that outlives its purpose is what an escaped tool or client would go on using: once
+revoked, the workspace answers it with 401 and the audit record says why, so such an escape
+fails loudly in local tests instead of acting quietly as the user it was built for.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from obo_auth.redact import fingerprint
+from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
+
+logger = logging.getLogger("obo_auth.serving")
+
+REQUEST_ENDED = "token of a request that ended"
+SERVING_STOPPED = "agent credential of a local serving process that stopped"
+
+
+def revoke(link: WorkspaceLink, token: str, reason: str) -> None:
+    """Revokes ``token``; a workspace that refuses or is gone is logged, never raised: the
+    request or shutdown that ends must not fail for it (the token's lifetime still bounds it)."""
+    try:
+        link.revoke(token, reason)
+    except WorkspaceRefused as refused:
+        logger.warning("could not revoke the %s (%s): %s", reason, fingerprint(token), refused.message)
+
+
+class RequestToken:
+    """The downscoped token of one request: revoked once, by whichever end comes first (the
+    agent returned or failed, its stream ended, or the client went away)."""
+
+    def __init__(self, link: WorkspaceLink, value: str | None):
+        self.value = value  # None: the model declares no user scopes, so no token was minted
+        self._link = link
+        self._lock = threading.Lock()
+        self._revoked = value is None
+
+    def __repr__(self) -> str:
+        return f"RequestToken({fingerprint(self.value) if self.value else None})"
+
+    def revoke(self) -> None:
+        with self._lock:
+            if self._revoked:
+                return
+            self._revoked = True
+        revoke(self._link, self.value, REQUEST_ENDED)
