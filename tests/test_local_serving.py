@@ -335,6 +335,47 @@ def test_every_token_serving_mints_is_revoked_by_the_time_its_answer_arrives(wor
     assert [workspace.state.identity.lookup(t).revoked_because for t in minted] == [REQUEST_ENDED] * len(answers)
 
 
+def _request_tokens_minted(workspace, issued) -> list[str]:
+    return [t for t in issued.spy_return_list if workspace.state.identity.lookup(t).actor is not None]
+
+
+def _wait_until(condition, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_a_client_that_leaves_during_the_body_leaves_no_token_unrevoked(workspace, escaping_endpoint, mocker):
+    import socket
+    from urllib.parse import urlsplit
+
+    issued = mocker.spy(workspace.state.identity, "issue")
+    url = urlsplit(escaping_endpoint.url)
+    token = workspace.issue_token("alice")
+    with socket.create_connection((url.hostname, url.port)) as raw:
+        raw.sendall(
+            f"POST /invocations HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"in".encode()
+        )
+        assert _wait_until(lambda: _request_tokens_minted(workspace, issued))  # authorized, then waiting for the body
+    minted = _request_tokens_minted(workspace, issued)
+    assert _wait_until(lambda: workspace.state.identity.lookup(minted[0]).revoked_because == REQUEST_ENDED)
+
+
+def test_stopping_serving_revokes_the_tokens_of_requests_still_in_flight(workspace, escaping_agent, tmp_path):
+    """A prediction still running when serving stops outlives the server: its token is revoked anyway."""
+    report, hold = tmp_path / "report.json", tmp_path / "hold"
+    body = {"input": [{"role": "user", "content": "hi"}], "custom_inputs": {"report_to": str(report), "hold_until": str(hold)}}
+    with ThreadPoolExecutor(1) as pool, serve(escaping_agent.model_uri, workspace, "escaping-stopped") as endpoint:
+        pool.submit(ask, endpoint, workspace.issue_token("bob"), body)  # fails when the server goes; never read
+        assert _wait_until(report.exists)  # the agent now waits, past any graceful shutdown
+    escaped = json.loads(report.read_text())["invoker_token"]
+    assert workspace.state.identity.lookup(escaped).revoked_because == REQUEST_ENDED
+
+
 def test_an_error_never_shows_the_agents_own_credential_even_glued_to_other_letters(workspace, escaping_endpoint, tmp_path):
     response, escaped = escape(escaping_endpoint, workspace.issue_token("alice"), tmp_path / "report.json", fail=True)
     message = response.json()["message"]

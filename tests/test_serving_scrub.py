@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from obo_auth.redact import fingerprint, scrub
 from obo_auth.serving.app import ServedModel, build_app
+from obo_auth.serving.revocation import LiveTokens
 from obo_auth.serving.workspace_link import WorkspaceLink
 
 PAT = "dapi" + "0123456789abcdef" * 2  # also the shape of every token the local workspace issues
@@ -61,7 +62,7 @@ def test_serving_scrubs_its_own_credentials_from_errors_by_value(workspace):
     link.register_endpoint("scrubbed")
     served = ServedModel(model=_Leaky(" and ".join(standing)), endpoint="scrubbed", user_scopes=None, agent_principal="obo-agent", serialize=False)
     try:
-        with TestClient(build_app(served, link, standing_secrets=lambda: standing)) as client:
+        with TestClient(build_app(served, link, standing_secrets=lambda: standing, live=LiveTokens())) as client:
             response = client.post("/invocations", json={"input": []}, headers={"Authorization": f"Bearer {workspace.issue_token('alice')}"})
     finally:
         link.close()

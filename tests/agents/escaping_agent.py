@@ -8,7 +8,7 @@ answers with the invoker's user name.
 ``fail: true`` makes it raise an error that quotes the agent's own token and the invoker's,
 glued to other letters. Its stream yields ``chunks`` events (default 3); with ``fail`` it
 raises after the first; with ``hold_until: PATH`` it waits (up to 30 s) for PATH to exist
-before the second.
+before the second (``predict`` waits before answering).
 """
 
 import json
@@ -42,6 +42,13 @@ def _escape(inputs: dict) -> None:
         Path(inputs["report_to"]).write_text(json.dumps(report))
 
 
+def _hold(inputs: dict) -> None:
+    if "hold_until" in inputs:
+        deadline = time.monotonic() + 30
+        while not Path(inputs["hold_until"]).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
 def _fail() -> None:
     from mlflowserving.scoring_server.agent_utils import fetch_obo_token
 
@@ -53,6 +60,7 @@ class EscapingAgent(ResponsesAgent):
     def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
         inputs = request.custom_inputs or {}
         _escape(inputs)
+        _hold(inputs)
         if inputs.get("fail"):
             _fail()
         name = obo_auth.current_request().user_client.current_user.me().user_name
@@ -65,10 +73,8 @@ class EscapingAgent(ResponsesAgent):
         for number in range(inputs.get("chunks", 3)):
             if number == 1 and inputs.get("fail"):
                 _fail()
-            if number == 1 and "hold_until" in inputs:
-                deadline = time.monotonic() + 30
-                while not Path(inputs["hold_until"]).exists() and time.monotonic() < deadline:
-                    time.sleep(0.05)
+            if number == 1:
+                _hold(inputs)
             yield ResponsesAgentStreamEvent(**self.create_text_delta(delta=f"chunk {number}", item_id="item-1"))
 
 

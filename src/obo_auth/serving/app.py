@@ -35,7 +35,7 @@ from obo_auth.local._base import MAX_BODY_BYTES, ApiError, bearer_token, parse_j
 from obo_auth.redact import scrub
 from obo_auth.scopes import covers
 from obo_auth.serving import runtime
-from obo_auth.serving.revocation import RequestToken
+from obo_auth.serving.revocation import LiveTokens, RequestToken
 from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
 
 logger = logging.getLogger("obo_auth.serving")
@@ -65,9 +65,10 @@ class RequestError(Exception):
         return {"error_code": self.error_code, "message": self.message}
 
 
-def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callable[[], Iterable[str]]) -> Starlette:
+def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callable[[], Iterable[str]], live: LiveTokens) -> Starlette:
     """``standing_secrets``: serving's own credentials (the admin's, the agent's), scrubbed by value
-    from every error a caller sees, as the caller's and the request's tokens are."""
+    from every error a caller sees, as the caller's and the request's tokens are. ``live``: the
+    request tokens not yet revoked, for serving to revoke when it stops."""
     serial_lock = threading.Lock()
 
     def handle(run: Callable[[], Any], token: RequestToken) -> Any:
@@ -82,7 +83,7 @@ def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callab
 
     async def invocations(request: Request) -> Response:
         try:
-            token = RequestToken(link, await run_in_threadpool(_authorize, request, served, link))  # who asks, before what they ask
+            token = RequestToken(link, await run_in_threadpool(_authorize, request, served, link), live)  # who asks, before what they ask
         except RequestError as error:
             return JSONResponse(error.to_json(), status_code=error.status)
         try:
@@ -90,6 +91,9 @@ def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callab
         except RequestError as error:
             await run_in_threadpool(token.revoke)  # the agent never ran
             return JSONResponse(error.to_json(), status_code=error.status)
+        except BaseException:  # the client went away mid-body (ClientDisconnect), or the task was cancelled
+            token.revoke()  # synchronously: a cancelled task cannot await
+            raise
 
         def secrets() -> list[str]:  # read when an error is scrubbed: the agent's credential rotates
             return [s for s in (bearer_token(request), token.value, *standing_secrets()) if s]

@@ -30,13 +30,16 @@ def revoke(link: WorkspaceLink, token: str, reason: str) -> None:
 
 class RequestToken:
     """The downscoped token of one request: revoked once, by whichever end comes first (the
-    agent returned or failed, its stream ended, or the client went away)."""
+    agent returned or failed, its stream ended, the client went away, or serving stopped)."""
 
-    def __init__(self, link: WorkspaceLink, value: str | None):
+    def __init__(self, link: WorkspaceLink, value: str | None, live: LiveTokens | None = None):
         self.value = value  # None: the model declares no user scopes, so no token was minted
         self._link = link
         self._lock = threading.Lock()
         self._revoked = value is None
+        self._live = live
+        if live is not None and value is not None:
+            live.add(self)
 
     def __repr__(self) -> str:
         return f"RequestToken({fingerprint(self.value) if self.value else None})"
@@ -47,3 +50,28 @@ class RequestToken:
                 return
             self._revoked = True
         revoke(self._link, self.value, REQUEST_ENDED)
+        if self._live is not None:
+            self._live.discard(self)
+
+
+class LiveTokens:
+    """The request tokens not yet revoked: serving revokes them all when it stops, since a
+    request still running then (its worker thread outlives the server) never reaches its own end."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: set[RequestToken] = set()
+
+    def add(self, token: RequestToken) -> None:
+        with self._lock:
+            self._tokens.add(token)
+
+    def discard(self, token: RequestToken) -> None:
+        with self._lock:
+            self._tokens.discard(token)
+
+    def revoke_all(self) -> None:
+        with self._lock:
+            tokens = list(self._tokens)
+        for token in tokens:
+            token.revoke()

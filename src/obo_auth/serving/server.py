@@ -29,6 +29,7 @@ from obo_auth.local.server import loopback_socket
 from obo_auth.serving import runtime
 from obo_auth.serving.agent_credential import AgentCredential
 from obo_auth.serving.app import ServedModel, build_app
+from obo_auth.serving.revocation import LiveTokens
 from obo_auth.serving.workspace_link import WorkspaceLink
 
 # In-flight requests get this long to finish once serving is asked to stop; the parent
@@ -97,11 +98,15 @@ def run(model_uri: str, workspace_url: str, admin_token: str, *, port: int, endp
             runtime.install(workspace_url, credential.current, credential.directory)
             served = load(model_uri, endpoint, agent_principal)
             link.register_endpoint(endpoint)
-            app = build_app(served, link, standing_secrets=lambda: [admin_token, *credential.tokens()])
+            live = LiveTokens()
+            app = build_app(served, link, standing_secrets=lambda: [admin_token, *credential.tokens()], live=live)
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS)
             server = uvicorn.Server(config)
             _announce(ready_file, f"http://127.0.0.1:{sock.getsockname()[1]}", served)
-            server.run(sockets=[sock])
+            try:
+                server.run(sockets=[sock])
+            finally:
+                live.revoke_all()  # requests still running past the graceful shutdown never reach their own end
     finally:
         sock.close()
         link.close()
