@@ -156,9 +156,10 @@ def test_client_from_a_running_request_acts_for_the_concurrent_request_it_is_use
 
     @obo_auth.on_behalf_of_user
     def alices_request():
-        handed_over.put(kind.build(obo_auth.current_request()))
+        built = kind.build(obo_auth.current_request())
+        handed_over.put(built)
         release.wait(60)
-        return kind.use(handed_over_client)  # after carol's use, alice's own request still acts as alice
+        return kind.use(built)  # after carol's use, alice's own request still acts as alice
 
     alice_token = invoker_token(workspace, "alice")
     results: list = []
@@ -169,8 +170,8 @@ def test_client_from_a_running_request_acts_for_the_concurrent_request_it_is_use
 
     thread = threading.Thread(target=run_alice)
     thread.start()
-    handed_over_client = handed_over.get(timeout=60)
     try:
+        handed_over_client = handed_over.get(timeout=60)
         before = len(workspace.audit())
         use_as(workspace, invoker_token(workspace, "carol"), kind, handed_over_client)
         assert {r.principal for r in workspace.audit()[before:]} == {"carol@example.com"}
@@ -189,7 +190,7 @@ def test_client_built_for_one_workspace_is_refused_in_a_request_for_another(work
         with pytest.raises(Exception) as raised:
             use_as(other, other.issue_token("bob"), kind, kept)
         assert raised_by_obo_auth(raised.value, WorkspaceMismatchError), repr(raised.value)
-        assert other.audit() == [] or all(r.path.startswith("/.well-known") for r in other.audit())
+        assert other.audit() == []  # nothing at all was sent, to either workspace
     assert workspace.audit()[before:] == []  # bob's token of the other workspace never reached this one
 
 

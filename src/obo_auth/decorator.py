@@ -5,8 +5,8 @@ that lasts until the function returns or, for a stream, until the generator is e
 closed or garbage-collected (a stream's entry is its first item: the wrapper must stay a
 generator function), and never past its maximum lifetime. For a stream the context is set
 around each step of the generator only, so it never leaks into the code that consumes the
-stream, and a stream pulled inside another request fails rather than mix two users' data. A decorated
-call inside a live request joins that request instead of opening one.
+stream, and a stream pulled inside another request fails rather than mix two users' data.
+A decorated call inside a live request joins that request instead of opening one.
 """
 
 from __future__ import annotations

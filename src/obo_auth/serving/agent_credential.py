@@ -59,9 +59,10 @@ class AgentCredential:
         self._stop.set()
         if self._rotation.is_alive():
             self._rotation.join()
+        # The file first: if the workspace hangs while revoking, the parent's kill must not leave it on disk.
+        shutil.rmtree(self.directory, ignore_errors=True)
         for token in self.tokens():
             revoke(self._link, token, SERVING_STOPPED)
-        shutil.rmtree(self.directory, ignore_errors=True)
 
     @property
     def current(self) -> str:
