@@ -8,6 +8,7 @@ import types
 
 import pytest
 from hypothesis import settings
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from obo_auth.local import LocalWorkspace
 
@@ -19,13 +20,19 @@ settings.load_profile("obo_auth")
 
 @pytest.fixture(scope="session", autouse=True)
 def mlflow_store(tmp_path_factory):
-    """Traces and logged models go to a throwaway file store, not ./mlflow.db.
+    """Traces and logged models go to a throwaway store, not ./mlflow.db, and obo_auth's state
+    (runtime files, default model store) to a throwaway home, not ~/.obo-auth.
 
-    (mlflow's default sqlite store spends ~15 s creating its tables on first use.)
+    Tests that set a tracking URI and reset it with ``mlflow.set_tracking_uri(None)`` fall
+    back to this one (mlflow 3.17 refuses file:// stores, hence sqlite).
     """
-    uri = (tmp_path_factory.mktemp("mlruns")).as_uri()
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    # Created here with its artifact root beside it: mlflow's default root is ./mlruns.
+    SqlAlchemyStore(uri, (root / "artifacts").as_uri()).engine.dispose()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("OBO_AUTH_HOME", str(tmp_path_factory.mktemp("obo-auth-home")))
         yield uri
 
 

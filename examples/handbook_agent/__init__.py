@@ -21,17 +21,5 @@ def log(agent_file: Path = CHAT_AGENT, name: str = "handbook_agent"):
         from handbook_logic import RESOURCES
     finally:
         sys.path.remove(str(HERE))
-    return obo_auth.log_model(
-        str(agent_file), resources=RESOURCES, name=name, code_paths=[str(LOGIC)], pip_requirements=_requirements()
-    )
-
-
-def _requirements() -> list[str]:
-    """The agent's direct dependencies at their installed versions (obo_auth adds itself).
-
-    Declared rather than inferred: inference loads the model in a subprocess and takes
-    tens of seconds.
-    """
-    from importlib.metadata import version
-
-    return [f"{name}=={version(name)}" for name in ("mlflow", "databricks-sdk", "databricks-openai", "databricks-ai-bridge")]
+    # pip requirements are read from the agent's imports (obo_auth.log_model).
+    return obo_auth.log_model(str(agent_file), resources=RESOURCES, name=name, code_paths=[str(LOGIC)])

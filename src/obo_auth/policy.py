@@ -20,8 +20,10 @@ How the logged model gets obo_auth (it imports it when served):
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from obo_auth.errors import ArgumentTypeError, NoInvokerError, ResourceDeclarationError
+from obo_auth import log_time, model_store
+from obo_auth.errors import ArgumentTypeError, ResourceDeclarationError
+from obo_auth.requirements import agent_requirements
 from obo_auth.resources import ResourceDeclaration, check_declarations, required_scopes, validate_scopes
 from obo_auth.scopes import normalize
 
@@ -38,6 +42,8 @@ if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
 
 __all__ = ["auth_policy", "log_model"]
+
+METADATA_KEY = "obo_auth"  # the MLmodel metadata entry holding declaration_record()
 
 _DISTRIBUTION = "obo-auth"
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -79,27 +85,59 @@ def log_model(
     directly. Every other keyword goes to mlflow unchanged, except ``auth_policy=``, which
     is refused: the policy is what the declarations are for. obo_auth itself is added to
     the model as the module docstring describes. Returns mlflow's ``ModelInfo``.
+
+    Also: pip requirements come from the agent's imports unless given (requirements.py); the
+    declarations are recorded in the MLmodel ``metadata`` (declaration_record); the model goes
+    to the store model_store.py names unless one was chosen; mlflow's log-time ``predict``
+    runs as the user of an enclosing ``as_user``, or not at all (log_time.py).
     """
     if "auth_policy" in mlflow_kwargs:
         raise ArgumentTypeError(
             "log_model builds auth_policy from resources= (and extra_scopes=); pass declarations instead, "
             "or call mlflow.pyfunc.log_model yourself"
         )
-    policy = auth_policy(*_declaration_list(resources), extra_scopes=extra_scopes)
+    declarations = _declaration_list(resources)
+    policy = auth_policy(*declarations, extra_scopes=extra_scopes)
     python_model = _agent_or_path(python_model)
 
     import mlflow.pyfunc
 
-    kwargs = _ship_obo_auth(mlflow_kwargs, _pin(_installed()))
-    try:
+    kwargs = _ship_obo_auth(_with_requirements(mlflow_kwargs, python_model), _pin(_installed()))
+    kwargs["metadata"] = {**(kwargs.get("metadata") or {}), METADATA_KEY: declaration_record(declarations)}
+    model_store.use_default_unless_set()
+    # The script's stdout is for its own result: what the agent prints while mlflow runs it
+    # (e.g. the vector-search client's [NOTICE] lines) goes to stderr.
+    with log_time.validation_run(), contextlib.redirect_stdout(sys.stderr):
         return mlflow.pyfunc.log_model(name=name, python_model=python_model, auth_policy=policy, **kwargs)
-    except NoInvokerError as error:
-        # mlflow calls an agent's predict once while saving it, to validate its output.
-        raise NoInvokerError(
-            "mlflow runs an agent's predict once while logging it, and an obo_auth agent will not run as "
-            "nobody: log it inside `with obo_auth.as_user(token, host=...):` with a real user's token "
-            "(locally: LocalWorkspace.issue_token)."
-        ) from error
+
+
+def declaration_record(declarations: Iterable[ResourceDeclaration]) -> dict[str, Any]:
+    """What the model's MLmodel ``metadata`` keeps of its declarations, for serving and review.
+
+    The auth policy keeps only the scopes of the resources used as the user; this keeps
+    every declared resource, so serving can check they exist and a reviewer can see them.
+    """
+    resources = [
+        {"type": r.to_mlflow().type.value, "name": r.identifier, "on_behalf_of_user": r.on_behalf_of_user}
+        for r in dict.fromkeys(declarations)
+    ]
+    return {"version": 1, "resources": resources}
+
+
+def _with_requirements(kwargs: dict[str, Any], python_model: Any) -> dict[str, Any]:
+    """Pip requirements read from the agent's imports (requirements.py), unless the caller chose them.
+
+    mlflow would infer them by running the agent in a subprocess: slow, and with no user there.
+    The caller's ``extra_pip_requirements`` are kept, after ours.
+    """
+    if kwargs.get("pip_requirements") is not None or kwargs.get("conda_env") is not None:
+        return kwargs
+    extra = kwargs.get("extra_pip_requirements")
+    if isinstance(extra, (str, os.PathLike)):
+        return kwargs  # a requirements file: mlflow reads it, and infers the rest itself
+    kwargs = {k: v for k, v in kwargs.items() if k != "extra_pip_requirements"}
+    code_paths = [os.fspath(p) for p in kwargs.get("code_paths") or []]
+    return {**kwargs, "pip_requirements": [*agent_requirements(python_model, code_paths), *(extra or [])]}
 
 
 def _check_one_identity_each(resources: tuple[ResourceDeclaration, ...]) -> None:

@@ -1,23 +1,19 @@
 """``obo-auth demo``: one agent, three users, side by side, and the audit trail that proves who did what.
 
-Starts a local workspace with the default seed, logs the example handbook agent to a
-throwaway MLflow store, serves it locally, asks it the same question as alice, bob and carol,
+Starts a local workspace with the default seed, logs the example handbook agent to
+obo_auth's model store (model_store.py: the one ``obo-auth serve`` reads), serves it locally, asks it the same question as alice, bob and carol,
 and prints what each got and which identity every call ran as.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import logging
 import os
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
 import click
 import httpx
@@ -50,20 +46,20 @@ def demo(question: str) -> None:
     from obo_auth.local import LocalWorkspace
     from obo_auth.serving import serve
 
-    with tempfile.TemporaryDirectory(prefix="obo-auth-demo-") as scratch:
-        with console.status("Starting a local Databricks workspace (default seed)..."), LocalWorkspace() as workspace:
-            console.print(f"[green]✓[/green] Local workspace at {workspace.url}")
-            with console.status("Logging the example agent to a temporary MLflow store..."):
-                model_uri, scopes = _log_example(workspace, Path(scratch))
-            console.print(f"[green]✓[/green] Logged {model_uri}; end-user scopes: {', '.join(scopes)}")
-            with console.status("Serving the agent locally, as Model Serving would..."), serve(model_uri, workspace) as endpoint:
-                console.print(f"[green]✓[/green] Serving at {endpoint.url}/invocations")
-                outcomes = []
-                for user in USERS:
-                    with console.status(f"Asking as {user}..."):
-                        outcomes.append(_ask(endpoint.url, workspace, user, question))
+    with console.status("Starting a local Databricks workspace (default seed)..."), LocalWorkspace() as workspace:
+        console.print(f"[green]✓[/green] Local workspace at {workspace.url}")
+        with console.status("Logging the example agent..."):
+            model_uri, scopes, store = _log_example()
+        console.print(f"[green]✓[/green] Logged {model_uri} to {store}; end-user scopes: {', '.join(scopes)}")
+        with console.status("Serving the agent locally, as Model Serving would..."), serve(model_uri, workspace) as endpoint:
+            console.print(f"[green]✓[/green] Serving at {endpoint.url}/invocations")
+            outcomes = []
+            for user in USERS:
+                with console.status(f"Asking as {user}..."):
+                    outcomes.append(_ask(endpoint.url, workspace, user, question))
     _show_answers(question, outcomes)
     wrong = _show_audit(outcomes)
+    console.print(f"[dim]Serve it again yourself: `obo-auth workspace` in one terminal, `obo-auth serve {model_uri}` in another.[/dim]")
     if wrong:
         raise click.ClickException(f"{wrong} call(s) ran as the wrong identity.")
 
@@ -87,24 +83,19 @@ def example_dir() -> Path:
     raise click.ClickException("The example agent is missing from this installation of obo_auth.")
 
 
-def _log_example(workspace, scratch: Path) -> tuple[str, list[str]]:
+def _log_example() -> tuple[str, list[str], str]:
+    """Logs the example agent as an author would, to the store ``obo-auth serve`` reads too."""
     import mlflow
 
-    import obo_auth
+    from obo_auth.model_store import use_default_unless_set
 
-    store = f"sqlite:///{scratch / 'mlflow.db'}"
-    os.environ["MLFLOW_TRACKING_URI"] = store  # the serving process traces to the same store
-    mlflow.set_tracking_uri(store)
-    mlflow.set_experiment(experiment_id=mlflow.create_experiment("obo-auth-demo", artifact_location=str(scratch / "artifacts")))
+    store = use_default_unless_set()
     spec = importlib.util.spec_from_file_location("handbook_agent", example_dir() / "__init__.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    # mlflow runs an agent's predict once while logging it: as alice, with the agent's own identity at hand.
-    with mock.patch.dict(os.environ, workspace.environment_for(AGENT)), obo_auth.as_user(workspace.issue_token("alice"), host=workspace.url):
-        with contextlib.redirect_stdout(io.StringIO()):  # the vector-search client's [NOTICE] lines
-            info = example.log()
+    info = example.log()
     policy = mlflow.models.Model.load(info.model_uri).auth_policy or {}
-    return info.model_uri, (policy.get("user_auth_policy") or {}).get("api_scopes", [])
+    return info.model_uri, (policy.get("user_auth_policy") or {}).get("api_scopes", []), store
 
 
 def _ask(url: str, workspace, user: str, question: str) -> Outcome:
