@@ -6,15 +6,14 @@ Per request, each pattern builds a user client and a system client and makes one
 the user (``me()``); the next rows add a retriever tool, built per request or built once and
 kept across requests (safe since tools act for the request they are used in), and one
 query; the last row is obo_auth's own cost with no HTTP at all (decorator, invoker read,
-both clients). Prints a table and writes benchmarks/results/request_overhead.json.
+both clients). Prints a table and writes the figures (_results.py says where).
 
-    uv run python benchmarks/request_overhead.py [--requests 200]
+    .venv/bin/python benchmarks/request_overhead.py [--requests 200] [--output PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -25,6 +24,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.credentials_provider import ModelServingUserCredentials
 from databricks_openai import VectorSearchRetrieverTool
 
+import _results
 import obo_auth
 from obo_auth.local import LocalWorkspace
 from obo_auth.serving import runtime
@@ -88,6 +88,7 @@ def measure(workspace: LocalWorkspace, pattern, with_tool: bool, requests: int) 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
+    _results.add_output_option(parser, "request_overhead")
     args = parser.parse_args()
     results = {}
     with LocalWorkspace() as workspace, tempfile.TemporaryDirectory() as credentials:
@@ -104,9 +105,7 @@ def main() -> None:
     print(f"{'pattern':<36}{'HTTP calls/request':>20}{'median ms':>12}{'p90 ms':>10}")
     for label, figures in results.items():
         print(f"{label:<36}{figures['http_calls_per_request']:>20.1f}{figures['median_ms']:>12}{figures['p90_ms']:>10}")
-    out = Path(__file__).resolve().parent / "results" / "request_overhead.json"
-    out.write_text(json.dumps({"requests": args.requests, "cpus": os.cpu_count(), "results": results}, indent=2) + "\n")
-    print(f"written to {out}")
+    _results.write(args.output, {"requests": args.requests, "cpus": os.cpu_count(), "results": results})
 
 
 if __name__ == "__main__":
