@@ -15,14 +15,13 @@ declarations are also read by code that never logs a model (the CLI, the serving
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from obo_auth.errors import ArgumentTypeError, InvalidScopeError, ResourceDeclarationError
-from obo_auth.scopes import MODEL_SERVING_ALLOWED_SCOPES, normalize
+from obo_auth.scopes import UnknownScopeError, check_scopes, normalize
 
 if TYPE_CHECKING:
     from mlflow.models.resources import DatabricksResource
@@ -237,22 +236,12 @@ def validate_scopes(scopes: Iterable[str]) -> list[str]:
     The platform checks scopes only when the model is deployed; checking them here turns a
     typo into an error at log time, with the nearest valid scope in the message.
     """
-    if isinstance(scopes, str):
-        raise ArgumentTypeError(f"API scopes are a list of strings, e.g. [{scopes!r}], not one string")
-    scopes = list(scopes)
-    for scope in scopes:
-        if not isinstance(scope, str):
-            raise ArgumentTypeError(f"an API scope is a string, got {type(scope).__name__}: {scope!r}")
-    normalized = normalize(scopes)
-    unknown = [s for s in normalized if s not in MODEL_SERVING_ALLOWED_SCOPES]
-    if unknown:
-        allowed = sorted(MODEL_SERVING_ALLOWED_SCOPES)
-        hints = []
-        for scope in unknown:
-            nearest = difflib.get_close_matches(scope, allowed, n=1)
-            hints.append(f"{scope!r} (did you mean {nearest[0]!r}?)" if nearest else repr(scope))
+    try:
+        return check_scopes(scopes)
+    except UnknownScopeError as unknown:
         raise InvalidScopeError(
-            f"Model Serving would refuse the API scope(s) {', '.join(hints)} at deploy time. "
-            f"Allowed scopes: {', '.join(allowed)}"
-        )
-    return normalized
+            f"Model Serving would refuse the API scope(s) {', '.join(unknown.hints)} at deploy time. "
+            f"Allowed scopes: {', '.join(unknown.allowed)}"
+        ) from None
+    except TypeError as wrong:
+        raise ArgumentTypeError(str(wrong)) from None

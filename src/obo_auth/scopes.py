@@ -1,5 +1,8 @@
 """API scope strings and the math on them: pure functions, no I/O.
 
+Neutral ground: both the agent side (``obo_auth.resources``, at log time) and the local
+workspace (when it mints a downscoped token) check scope strings here.
+
 A downscoped token carries a set of API scopes (what ``UserAuthPolicy(api_scopes=...)``
 holds when the model is logged). The platform accepts the long dotted names
 (``vectorsearch.vector-search-indexes``) and, in newer docs, short umbrella names
@@ -8,6 +11,7 @@ holds when the model is logged). The platform accepts the long dotted names
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 # The Model Serving allowlist, exactly as the platform's rejection message prints it
@@ -73,3 +77,47 @@ def expand(scopes: Iterable[str]) -> frozenset[str]:
 def covers(granted: Iterable[str], required: str) -> bool:
     """True when a token holding ``granted`` scopes may call an API needing ``required``."""
     return required in expand(granted)
+
+
+_SHOWN_CHARS = 80
+
+
+class UnknownScopeError(ValueError):
+    """Scope strings not on the Model Serving allowlist.
+
+    ``hints`` names each with the nearest valid scope (``'sql.warehouse' (did you mean
+    'sql.warehouses'?)``); ``allowed`` is the allowlist, sorted. Callers word the message
+    for where the scope would be refused (at deploy time, by the workspace, ...).
+    """
+
+    def __init__(self, hints: list[str], allowed: list[str]):
+        super().__init__(f"Unknown API scope(s) {', '.join(hints)}. Allowed scopes: {', '.join(allowed)}")
+        self.hints = hints
+        self.allowed = allowed
+
+
+def check_scopes(scopes: Iterable[str]) -> list[str]:
+    """``normalize(scopes)``, each on the Model Serving allowlist: a downscoped token can only
+    hold what Model Serving would put in one.
+
+    Raises TypeError for one string instead of a list, or an item that is not a string, and
+    UnknownScopeError naming the nearest valid scope of each unknown one.
+    """
+    if isinstance(scopes, str):
+        raise TypeError(f"API scopes are a list of strings, e.g. [{scopes!r}], not one string")
+    scopes = list(scopes)
+    for scope in scopes:
+        if not isinstance(scope, str):
+            raise TypeError(f"an API scope is a string, got {type(scope).__name__}: {scope!r}")
+    normalized = normalize(scopes)
+    unknown = [s for s in normalized if s not in MODEL_SERVING_ALLOWED_SCOPES]
+    if unknown:
+        vocabulary = sorted(MODEL_SERVING_ALLOWED_SCOPES)
+        raise UnknownScopeError([_hint(scope, vocabulary) for scope in unknown], vocabulary)
+    return normalized
+
+
+def _hint(scope: str, vocabulary: list[str]) -> str:
+    nearest = difflib.get_close_matches(scope, vocabulary, n=1)
+    shown = repr(scope if len(scope) <= _SHOWN_CHARS else scope[:_SHOWN_CHARS] + "...")  # an error is one readable line
+    return f"{shown} (did you mean {nearest[0]!r}?)" if nearest else shown

@@ -43,15 +43,32 @@ class WorkspaceState:
         # The workspace's own admin credential: only it may call the admin API.
         self.admin_token = self.identity.issue(self.admin)
 
-    def register_agent_endpoint(self, name: str) -> bool:
-        """Declares an agent served by obo_auth's local serving; True if it was not in the seed.
+    def register_agent_endpoint(self, name: str, url: str | None = None) -> bool:
+        """Declares an agent served by obo_auth's local serving at ``url`` (again: a new URL);
+        True if the endpoint did not exist yet.
 
         Every identity may query it unless the seed already grants something on it.
         """
-        created = self.serving.add(ServingEndpoint(name, "agent"))
+        created = self.serving.register_agent(name, url)
         if not self.grants.any_on("serving_endpoint", name):
             self.grants.add(Grant(ALL_USERS_GROUP, "CAN_QUERY", "serving_endpoint", name))
         return created
+
+    def resource_names(self) -> dict[str, list[str]]:
+        """The names of every securable, by kind (the kinds obo_auth's resource declarations
+        name; those the emulator has none of yet are empty)."""
+        indexes = self.vector_search.indexes()
+        return {
+            "serving_endpoint": sorted(e.name for e in self.serving.endpoints()),
+            "vector_search_index": sorted(i.name for i in indexes),
+            "vector_search_endpoint": sorted(self.vector_search.endpoints),
+            # The catalog holds only the source tables of indexes (catalog/routes.py).
+            "table": sorted({i.source_table for i in indexes if i.source_table}),
+            "function": [],
+            "genie_space": [],
+            "sql_warehouse": [],
+            "uc_connection": [],
+        }
 
 
 def _principals(seed: Seed) -> tuple[list[Principal], dict[str, str]]:

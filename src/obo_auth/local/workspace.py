@@ -63,7 +63,8 @@ class LocalWorkspace:
 
         ``scopes=None`` is an unrestricted personal access token; a list of API scopes makes a
         downscoped token, as Model Serving gives an agent for its invoker (``actor``: the agent's
-        service principal). ``ttl`` in seconds; None never expires.
+        service principal). ``ttl`` in seconds; None never expires. A scope that is not on the
+        Model Serving allowlist raises ValueError naming the nearest valid one.
         """
         identity = self._state.identity
         return identity.issue(identity.find(principal), scopes, ttl, identity.find(actor) if actor else None)

@@ -1,17 +1,19 @@
-"""How local serving talks to the local workspace: only over HTTP, through its admin API.
+"""How local serving and the CLI talk to the local workspace: only over HTTP, through its admin API.
 
 Serving may run in another process than the workspace, as Model Serving does; every
-call here is audited by the workspace like any other.
+call here is audited by the workspace like any other. Light on purpose (httpx only): the
+CLI's quick commands use it, and must not import the workspace's server stack.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from obo_auth.local.admin.routes import ADMIN_PREFIX
+from obo_auth.admin_api import ADMIN_PREFIX, AUDIT_PATH
 
 
 class WorkspaceRefused(Exception):
@@ -41,7 +43,8 @@ class Invoker:
 class WorkspaceLink:
     def __init__(self, url: str, admin_token: str):
         self.url = url
-        self._client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
+        # trust_env=False: the workspace is on loopback; a proxy from the environment must never see the admin credential.
+        self._client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30, trust_env=False)
 
     def __repr__(self) -> str:
         return f"WorkspaceLink({self.url})"
@@ -49,18 +52,47 @@ class WorkspaceLink:
     def close(self) -> None:
         self._client.close()
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
-            response = self._client.post(f"{ADMIN_PREFIX}{path}", json=body)
+            response = self._client.request(method, path, json=body, params=params)
             payload = response.json()
+        except httpx.ConnectError:
+            raise WorkspaceRefused(503, "TEMPORARILY_UNAVAILABLE", f"Nothing answers at {self.url}: the local workspace has stopped; start one with `obo-auth workspace`.") from None
         except (httpx.HTTPError, ValueError):
             raise WorkspaceRefused(503, "TEMPORARILY_UNAVAILABLE", f"The local workspace at {self.url} did not answer; is it still running?") from None
         if response.status_code != 200:
             raise WorkspaceRefused(response.status_code, payload.get("error_code", "UNKNOWN"), payload.get("message", ""))
         return payload
 
-    def register_endpoint(self, name: str) -> None:
-        self._post("/serving-endpoints", {"name": name})
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", f"{ADMIN_PREFIX}{path}", body)
+
+    def register_endpoint(self, name: str, url: str | None = None) -> None:
+        """Declares the agent endpoint ``name``, served at ``url`` (a loopback URL; None: not yet
+        served). The workspace then relays ``POST /serving-endpoints/{name}/invocations`` there;
+        registering again replaces the URL."""
+        self._post("/serving-endpoints", {"name": name, "url": url})
+
+    def resource_names(self) -> dict[str, list[str]]:
+        """The names of every securable in the workspace by kind: ``serving_endpoint``,
+        ``vector_search_index``, ``vector_search_endpoint``, ``table``, ``function``,
+        ``genie_space``, ``sql_warehouse``, ``uc_connection`` (empty where it has none)."""
+        return self._call("GET", f"{ADMIN_PREFIX}/resources")
+
+    def audit(self, since: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """The audit records from position ``since`` on (``AuditRecord`` fields), and the
+        position to ask from next time."""
+        payload = self._call("GET", AUDIT_PATH, params={"since": since})
+        return payload["records"], payload["next_since"]
+
+    def principal(self, name: str) -> dict[str, Any]:
+        """``{"name", "kind", "application_id"}`` of a user or service principal (short names too)."""
+        return self._call("GET", f"{ADMIN_PREFIX}/principals/{quote(name, safe='')}")
+
+    def client_credentials(self, service_principal: str) -> tuple[str, str]:
+        """``(client_id, client_secret)`` for OAuth M2M as ``service_principal``."""
+        payload = self._post("/client-credentials", {"principal": service_principal})
+        return payload["client_id"], payload["client_secret"]
 
     def introspect(self, token: str) -> Invoker:
         """Who ``token`` belongs to; WorkspaceRefused(401) if it is not valid."""

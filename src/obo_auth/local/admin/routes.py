@@ -3,7 +3,8 @@
 Only the workspace's own admin credential may call it, and every call is audited like
 any other route. Local serving uses it to authenticate its callers, check they may query
 the agent's endpoint, and mint their downscoped tokens, as Model Serving does; and to
-revoke a token when what it was minted for ends, saying why.
+revoke a token when what it was minted for ends, saying why. The CLI reads the audit log,
+lists the workspace's securables and fetches a service principal's OAuth client credentials.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from obo_auth.local._base import BadRequest, PermissionDenied, endpoint_name, field, read_json
+from obo_auth.admin_api import ADMIN_PREFIX, AUDIT_PATH
+from obo_auth.local._base import BadRequest, PermissionDenied, endpoint_name, field, query_int, read_json
 from obo_auth.local.grants import SECURABLE_TYPES
 from obo_auth.local.handler import Call, api
+from obo_auth.local.serving.models import agent_url
 from obo_auth.redact import scrub
 
-ADMIN_PREFIX = "/api/2.0/obo-auth/admin"
 _NO_STORE = {"Cache-Control": "no-store"}
 # A revocation reason is repeated in every 401 of the token and in its audit records: one short line.
 _MAX_REASON_CHARS = 200
@@ -90,10 +92,56 @@ async def register_serving_endpoint(request: Request, call: Call) -> Response:
     _require_admin(call)
     body = await read_json(request)
     name = endpoint_name(field(body, "name", str), "serving endpoint")
+    # Rebuilt from its parts (a 400 for anything but a loopback http://HOST:PORT): what is stored,
+    # and sent callers' tokens, is never the string as given. No URL (null or absent): nothing
+    # serves it any more, e.g. serving stopped; its port may be anyone's next.
+    url = agent_url(field(body, "url", str, None))
     call.resource = f"serving_endpoint:{name}"
-    created = call.state.register_agent_endpoint(name)
-    call.reason = f"admin registered agent endpoint {name}" if created else f"agent endpoint {name} was already declared"
-    return JSONResponse({"name": name, "created": created})
+    created = call.state.register_agent_endpoint(name, url)
+    if url:
+        served = f" served at {url}"
+    else:
+        served = " (no URL: nothing serves it yet)" if created else " with no URL: nothing serves it now"
+    call.reason = ("admin registered agent endpoint " if created else "admin re-registered agent endpoint ") + name + served
+    return JSONResponse({"name": name, "created": created, "url": url})
+
+
+@api(None)
+async def resource_names(request: Request, call: Call) -> Response:
+    _require_admin(call)
+    call.reason = "admin listed the workspace's securables"
+    return JSONResponse(call.state.resource_names())
+
+
+@api(None)
+async def read_audit(request: Request, call: Call) -> Response:
+    """Records from position ``since`` on, and the position to ask from next time."""
+    _require_admin(call)
+    since = query_int(request, "since", 0, low=0, high=2**53)
+    records, next_since = call.state.audit.since(since)
+    call.reason = f"admin read {len(records)} audit record(s)"
+    return JSONResponse({"records": [r.to_dict() for r in records], "next_since": next_since})
+
+
+@api(None)
+async def get_principal(request: Request, call: Call) -> Response:
+    _require_admin(call)
+    principal = call.state.identity.find(request.path_params["name"])
+    call.resource = f"{principal.kind}:{principal.name}"
+    call.reason = f"admin looked up {principal.name}"
+    return JSONResponse({"name": principal.name, "kind": principal.kind, "application_id": principal.application_id})
+
+
+@api(None)
+async def client_credentials(request: Request, call: Call) -> Response:
+    _require_admin(call)
+    body = await read_json(request)
+    identity = call.state.identity
+    principal = identity.find(field(body, "principal", str))
+    call.resource = f"{principal.kind}:{principal.name}"
+    secret = identity.client_secret(principal)  # 400 for a user
+    call.reason = f"admin read the OAuth client credentials of {principal.name}"
+    return JSONResponse({"client_id": principal.application_id, "client_secret": secret}, headers=_NO_STORE)
 
 
 routes = [
@@ -102,4 +150,8 @@ routes = [
     Route(f"{ADMIN_PREFIX}/tokens/revoke", revoke_token, methods=["POST"]),
     Route(f"{ADMIN_PREFIX}/permissions/check", check_permission, methods=["POST"]),
     Route(f"{ADMIN_PREFIX}/serving-endpoints", register_serving_endpoint, methods=["POST"]),
+    Route(f"{ADMIN_PREFIX}/resources", resource_names, methods=["GET"]),
+    Route(AUDIT_PATH, read_audit, methods=["GET"]),
+    Route(f"{ADMIN_PREFIX}/principals/{{name}}", get_principal, methods=["GET"]),
+    Route(f"{ADMIN_PREFIX}/client-credentials", client_credentials, methods=["POST"]),
 ]

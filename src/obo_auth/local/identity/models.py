@@ -82,6 +82,24 @@ class TokenInfo:
         return None
 
 
+class InvalidScope(BadRequest, ValueError):
+    """A scope no downscoped token can hold: a 400 over HTTP, a ValueError to Python callers."""
+
+
+def _checked_scopes(scopes: Iterable[str]) -> list[str]:
+    """Normalised scopes, each one Model Serving could put in a downscoped token (so a typo
+    fails here, naming the nearest valid scope, rather than as a puzzling 403 later)."""
+    try:
+        return scope_math.check_scopes(scopes)
+    except TypeError as wrong:
+        raise BadRequest(f"Invalid scopes: {wrong}.") from None
+    except scope_math.UnknownScopeError as unknown:
+        raise InvalidScope(
+            f"Unknown API scope(s) {', '.join(unknown.hints)}: a downscoped token holds scopes of the "
+            f"Model Serving allowlist: {', '.join(unknown.allowed)}."
+        ) from None
+
+
 class IdentityBackend:
     def __init__(self, principals: Iterable[Principal], client_secrets: dict[str, str], clock: Callable[[], float]):
         self._principals = list(principals)
@@ -126,15 +144,15 @@ class IdentityBackend:
         # Written so that NaN fails it too.
         if ttl is not None and not 0 < ttl <= MAX_TTL_SECONDS:
             raise BadRequest(f"A token's ttl must be between 0 and {MAX_TTL_SECONDS} seconds (or None: never expires), got {ttl}.")
-        if scopes is not None and isinstance(scopes, str):
-            raise BadRequest("scopes must be a list of API scope strings, not one string.")
+        if scopes is not None:
+            scopes = _checked_scopes(scopes)
         if actor is not None and actor.kind != "service_principal":
             raise BadRequest(f"The actor of a token must be a service principal (the agent), not the user {actor.name}.")
         token = "dapi" + secrets.token_hex(16)
         info = TokenInfo(
             fingerprint=fingerprint(token),
             principal=principal,
-            scopes=None if scopes is None else frozenset(scope_math.normalize(scopes)),
+            scopes=None if scopes is None else frozenset(scopes),
             expires_at=None if ttl is None else self.clock() + ttl,
             actor=actor,
         )

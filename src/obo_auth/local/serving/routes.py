@@ -1,5 +1,6 @@
-"""Serving endpoint routes: list/get, invocations, and the OpenAI-compatible chat completions and
-embeddings routes (what DatabricksOpenAI calls, with the endpoint name as ``model``)."""
+"""Serving endpoint routes: list/get, invocations (an agent's are relayed to local serving:
+relay.py), and the OpenAI-compatible chat completions and embeddings routes (what
+DatabricksOpenAI calls, with the endpoint name as ``model``)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from obo_auth.local._base import BadRequest, endpoint_name, field, read_json
+from obo_auth.local._base import BadRequest, endpoint_name, field, read_body, read_json
 from obo_auth.local.handler import Call, api
 from obo_auth.local.serving import chat_model
 from obo_auth.local.serving.models import ServingEndpoint, embed
+from obo_auth.local.serving.relay import relay
 
 
 def _endpoint_json(endpoint: ServingEndpoint) -> dict[str, Any]:
@@ -52,14 +54,14 @@ async def get_endpoint(request: Request, call: Call) -> Response:
 @api("serving.endpoints")
 async def invocations(request: Request, call: Call) -> Response:
     endpoint = _queryable(call, request.path_params["name"])
+    if endpoint.kind == "agent":
+        # The agent reads and checks the body itself, as a serving container does.
+        response = await relay(request, endpoint, await read_body(request))
+        call.reason += f"; relayed to the agent at {endpoint.url}"
+        return response
     body = await read_json(request)
     if endpoint.kind == "embedding":
         return JSONResponse(_embeddings(endpoint, body), headers={"served-model-name": endpoint.name})
-    if endpoint.kind == "agent":
-        raise BadRequest(
-            f"Serving endpoint '{endpoint.name}' is an agent served by `obo-auth serve`: "
-            "send the request to the /invocations URL it printed."
-        )
     return _chat(endpoint, body)
 
 
