@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
+from urllib.parse import urlsplit
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -28,7 +30,7 @@ import obo_auth
 from obo_auth.local import LocalWorkspace
 from obo_auth.local.seed import load_seed
 from obo_auth.redact import fingerprint
-from obo_auth.serving import serve
+from obo_auth.serving import ServingFailed, serve
 from obo_auth.serving.agent_credential import AGENT_TOKEN_TTL_SECONDS
 from obo_auth.serving.revocation import REQUEST_ENDED, SERVING_STOPPED
 
@@ -39,17 +41,11 @@ USERS = ("alice", "bob", "carol")
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(tmp_path_factory, own_mlflow_store):
     """An MLflow store both this process (logging) and the serving process (loading) use."""
     root = tmp_path_factory.mktemp("serving-store")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.setenv("MLFLOW_RECORD_ENV_VARS_IN_MODEL_LOGGING", "false")
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment(experiment_id=mlflow.create_experiment("local-serving", artifact_location=str(root / "artifacts")))
+    with own_mlflow_store(root, "local-serving"):
         yield root
-    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")
@@ -349,9 +345,6 @@ def _wait_until(condition, seconds: float = 30) -> bool:
 
 
 def test_a_client_that_leaves_during_the_body_leaves_no_token_unrevoked(workspace, escaping_endpoint, mocker):
-    import socket
-    from urllib.parse import urlsplit
-
     issued = mocker.spy(workspace.state.identity, "issue")
     url = urlsplit(escaping_endpoint.url)
     token = workspace.issue_token("alice")
@@ -405,3 +398,85 @@ def test_stopping_serving_revokes_the_agents_credential_and_removes_its_director
         assert expires_at is not None and expires_at <= time.time() + AGENT_TOKEN_TTL_SECONDS
     assert not credentials.exists()
     assert_refused_because(workspace, escaped["agent_token"], SERVING_STOPPED, "obo-agent")
+
+
+def test_the_workspace_relays_its_endpoint_invocations_to_local_serving(workspace, escaping_endpoint):
+    assert escaping_endpoint.workspace_url == workspace.url
+    relayed = httpx.post(
+        f"{workspace.url}/serving-endpoints/{escaping_endpoint.endpoint}/invocations",
+        json={"input": [{"role": "user", "content": "who am i"}]},
+        headers={"Authorization": f"Bearer {workspace.issue_token('carol')}"},
+        timeout=120,
+    )
+    assert relayed.status_code == 200, relayed.text
+    assert relayed.json()["output"][0]["content"][0]["text"] == "carol@example.com"
+
+
+def test_serving_loads_the_model_from_the_store_set_in_this_process(workspace, escaping_agent, tmp_path, monkeypatch):
+    """The store set with mlflow.set_tracking_uri (as obo_auth.log_model sets its default) is not in
+    the environment the model process inherits: serving passes it on."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'another-store.db'}")
+    with serve(escaping_agent.model_uri, workspace, "store-in-process") as endpoint:
+        response, escaped = escape(endpoint, workspace.issue_token("alice"), tmp_path / "report.json")
+    assert response.status_code == 200, response.text
+    assert f"MLFLOW_TRACKING_URI={mlflow.get_tracking_uri()}" in escaped["environ"]
+
+
+def test_a_model_not_in_the_store_is_refused_naming_the_store(workspace, store):
+    missing = "models:/m-00000000000000000000000000000000"
+    with pytest.raises(ServingFailed) as failed, serve(missing, workspace, "missing"):
+        pass
+    assert str(failed.value) == (
+        f"no model {missing} in the MLflow store {mlflow.get_tracking_uri()} (set MLFLOW_TRACKING_URI, or log it with obo_auth.log_model)"
+    )
+
+
+def test_serving_against_a_workspace_nobody_answers_for_says_so(store):
+    from obo_auth.serving.workspace_link import WorkspaceAccess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(ServingFailed) as failed, serve("models:/m-anything", WorkspaceAccess(nowhere, "dapi-any")):
+        pass
+    assert str(failed.value) == f"no local workspace answers at {nowhere}: start one with `obo-auth workspace`, or pass the URL of one that runs"
+
+
+def test_a_restarted_workspace_gets_callers_a_503_not_a_401_for_their_valid_token(escaping_agent, capfd):
+    """The serving process's admin credential died with the workspace it came from; the caller's
+    token, issued by the workspace now on that URL, is valid: the caller is not told otherwise."""
+    first = LocalWorkspace().__enter__()
+    url = first.url
+    try:
+        with serve(escaping_agent.model_uri, first, "restarted", show_output=True) as endpoint:
+            hi = {"input": [{"role": "user", "content": "who am i"}]}
+            assert ask(endpoint, first.issue_token("alice"), hi).status_code == 200
+            first.__exit__(None, None, None)
+            with LocalWorkspace(port=int(url.rsplit(":", 1)[1])) as second:
+                answers = [ask(endpoint, second.issue_token(user), hi) for user in ("alice", "bob")]
+    finally:
+        first.__exit__(None, None, None)  # stopping it again does nothing
+    for answer in answers:
+        assert answer.status_code == 503
+        assert answer.json() == {
+            "error_code": "TEMPORARILY_UNAVAILABLE",
+            "message": f"the local workspace at {url} no longer accepts this serving process's credential "
+            "(was it restarted?); restart obo-auth serve",
+        }
+    logged = [line for line in capfd.readouterr().err.splitlines() if "no longer accepts" in line]
+    assert len(logged) == 1 and "Traceback" not in logged[0]
+
+
+def test_once_serving_stops_the_workspace_relays_nothing_to_its_freed_port(workspace, escaping_agent):
+    """Whatever listens on the port next must never receive callers' tokens."""
+    with serve(escaping_agent.model_uri, workspace, "stops-and-frees") as endpoint:
+        pass
+    freed = urlsplit(endpoint.url).port
+    relayed = httpx.post(
+        f"{workspace.url}/serving-endpoints/stops-and-frees/invocations",
+        json={"input": [{"role": "user", "content": "who am i"}]},
+        headers={"Authorization": f"Bearer {workspace.issue_token('carol')}"},
+        timeout=30,
+    )
+    assert relayed.status_code == 503 and relayed.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    assert str(freed) not in relayed.json()["message"]  # no URL is registered any more

@@ -2,7 +2,8 @@
 
 The model runs in its own process with a minimal environment, as with
 :func:`obo_auth.serving.serve` (which this uses): never in this one, which carries the
-developer's own login.
+developer's own login. Only the announcement (where it serves, how to call it) goes to stdout;
+the model process's own output, and whatever its libraries print, goes to stderr.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from obo_auth.cli.workspace import console, runtime_for_url
+from obo_auth.cli.workspace import _find_runtime, console, runtime_for_url
 
 if TYPE_CHECKING:  # obo_auth.serving is imported when the command runs: `obo-auth --help` stays quick
     from obo_auth.serving import ServedEndpoint
@@ -21,17 +22,17 @@ if TYPE_CHECKING:  # obo_auth.serving is imported when the command runs: `obo-au
 
 @click.command()
 @click.argument("model_uri")
-@click.option("--workspace", "workspace_url", required=True, help="URL of a running `obo-auth workspace`.")
+@click.option("--workspace", "workspace_url", help="URL of a running `obo-auth workspace` (default: the one started last).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default="a free port")
 @click.option("--endpoint", default="agent", show_default=True, help="The serving endpoint name to register in the workspace.")
 @click.option("--agent-principal", default="obo-agent", show_default=True, help="The service principal the agent runs as.")
-def serve(model_uri: str, workspace_url: str, port: int, endpoint: str, agent_principal: str) -> None:
+def serve(model_uri: str, workspace_url: str | None, port: int, endpoint: str, agent_principal: str) -> None:
     """Serve MODEL_URI at POST /invocations, as Databricks Model Serving does, until Ctrl-C."""
     from obo_auth.serving import ServingFailed
     from obo_auth.serving import serve as serve_model
     from obo_auth.serving.workspace_link import WorkspaceAccess
 
-    runtime = runtime_for_url(workspace_url)
+    runtime = runtime_for_url(workspace_url) if workspace_url else _find_runtime(None)
     access = WorkspaceAccess(runtime["url"], runtime["admin_token"])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -41,17 +42,23 @@ def serve(model_uri: str, workspace_url: str, port: int, endpoint: str, agent_pr
             stop.wait()
     except KeyboardInterrupt:
         pass  # Ctrl-C is how it is meant to stop; the serving process got it too and stopped
-    except ServingFailed as failed:  # its own output, above, says why
+    except ServingFailed as failed:
         raise click.ClickException(str(failed)) from None
 
 
 def _announce(model_uri: str, served: ServedEndpoint) -> None:
+    through_workspace = f"{served.workspace_url}/serving-endpoints/{served.endpoint}/invocations"
+    workspace_port = served.workspace_url.rsplit(":", 1)[1]
     scopes = ", ".join(served.user_scopes or []) or "none (no user auth policy: no end-user token is passed)"
-    console.print(f"[bold]Serving[/bold] {model_uri} as endpoint [cyan]{served.endpoint}[/cyan] at [cyan]{served.url}/invocations[/cyan]")
-    console.print(f"End-user tokens are downscoped to: {scopes}")
     mode = "concurrently" if served.concurrent else "one request at a time (it reads the runtime's process-wide token slot)"
-    console.print(f"Requests are served {mode}.")
-    console.print(
-        f"Try: curl -s {served.url}/invocations -H \"Authorization: Bearer $(obo-auth workspace token alice)\" "
-        "-d '{\"messages\": [{\"role\": \"user\", \"content\": \"How many vacation days do I get?\"}]}'"
-    )
+    for line in (
+        f"Serving {model_uri} as endpoint {served.endpoint}",
+        f"  through the workspace: {through_workspace}",
+        f"  directly:              {served.url}/invocations",
+        f"End-user tokens are downscoped to: {scopes}",
+        f"Requests are served {mode}.",
+        f"Try: curl -s {through_workspace} -H \"Authorization: Bearer $(obo-auth workspace token alice --port {workspace_port})\" "
+        "-d '{\"messages\": [{\"role\": \"user\", \"content\": \"How many vacation days do I get?\"}]}'",
+    ):
+        # Plain and unwrapped: the URLs and the curl line are meant to be copied.
+        console.print(line, markup=False, highlight=False, soft_wrap=True)

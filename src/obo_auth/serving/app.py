@@ -3,8 +3,10 @@
 Per request: authenticate the bearer token with the workspace (401), check the caller may
 query this endpoint (403), mint a token downscoped to the model's logged user scopes with
 the agent as actor, and hand it to the agent where the serving runtime does (runtime.py).
-``stream: true`` answers with server-sent events from ``predict_stream``; an error during a
-stream arrives as an event under ``databricks_output.error``.
+If the workspace no longer accepts serving's own credential (it was restarted), the caller
+gets 503, not a 401 blaming their token. ``stream: true`` answers with server-sent events
+from ``predict_stream``; an error during a stream arrives as an event under
+``databricks_output.error``.
 
 The downscoped token is revoked when its request ends (revocation.py): before the response
 is sent, or for a stream before its last event; if the client goes away first, at once. A
@@ -32,7 +34,7 @@ from starlette.routing import Route
 
 from obo_auth.errors import ToolUnavailableError
 from obo_auth.local._base import MAX_BODY_BYTES, ApiError, bearer_token, parse_json
-from obo_auth.redact import scrub
+from obo_auth.redact import fingerprint, scrub
 from obo_auth.scopes import covers
 from obo_auth.serving import runtime
 from obo_auth.serving.revocation import LiveTokens, RequestToken
@@ -70,6 +72,7 @@ def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callab
     from every error a caller sees, as the caller's and the request's tokens are. ``live``: the
     request tokens not yet revoked, for serving to revoke when it stops."""
     serial_lock = threading.Lock()
+    unavailable = _Unavailable(link.url, standing_secrets)
 
     def handle(run: Callable[[], Any], token: RequestToken) -> Any:
         """Runs one prediction as the invoker; the request ends, and its token is revoked, when it returns."""
@@ -83,7 +86,7 @@ def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callab
 
     async def invocations(request: Request) -> Response:
         try:
-            token = RequestToken(link, await run_in_threadpool(_authorize, request, served, link), live)  # who asks, before what they ask
+            token = RequestToken(link, await run_in_threadpool(_authorize, request, served, link, unavailable), live)  # who asks, before what they ask
         except RequestError as error:
             return JSONResponse(error.to_json(), status_code=error.status)
         try:
@@ -131,7 +134,34 @@ async def _payload(request: Request) -> dict[str, Any]:
     return payload
 
 
-def _authorize(request: Request, served: ServedModel, link: WorkspaceLink) -> str | None:
+class _Unavailable:
+    """Tells the workspace refusing serving's own credential from refusing the caller's.
+
+    A workspace restarted on the same URL does not know the admin credential this process was
+    given: every admin call then gets a 401 naming that credential's fingerprint (a refused
+    caller's token gets a 401 naming the caller's). The caller is not at fault, so the caller
+    gets a 503 saying serving must be restarted, logged here once: every request after it fails
+    the same way.
+    """
+
+    def __init__(self, workspace_url: str, standing_secrets: Callable[[], Iterable[str]]):
+        self._standing_secrets = standing_secrets
+        self._logged = threading.Event()
+        self.message = (
+            f"the local workspace at {workspace_url} no longer accepts this serving process's credential "
+            "(was it restarted?); restart obo-auth serve"
+        )
+
+    def __call__(self, refused: WorkspaceRefused) -> RequestError | None:
+        if refused.status != 401 or not any(fingerprint(secret) in refused.message for secret in self._standing_secrets()):
+            return None
+        if not self._logged.is_set():
+            self._logged.set()
+            logger.error("%s", self.message)
+        return RequestError(503, "TEMPORARILY_UNAVAILABLE", self.message)
+
+
+def _authorize(request: Request, served: ServedModel, link: WorkspaceLink, unavailable: _Unavailable) -> str | None:
     """The invoker's downscoped token for this request (None if the model declares no user scopes)."""
     bearer = bearer_token(request)
     if not bearer:
@@ -146,7 +176,7 @@ def _authorize(request: Request, served: ServedModel, link: WorkspaceLink) -> st
             return None
         return link.mint(invoker.principal, scopes=served.user_scopes, ttl=INVOKER_TOKEN_TTL_SECONDS, actor=served.agent_principal)
     except WorkspaceRefused as refused:
-        raise RequestError(refused.status, refused.error_code, refused.message) from None
+        raise unavailable(refused) or RequestError(refused.status, refused.error_code, refused.message) from None
 
 
 def _as_invoker(run: Callable[[], Any], token: str | None) -> Any:

@@ -11,6 +11,11 @@ It stops on SIGTERM or SIGINT and then revokes the agent's credential and remove
 directory: uvicorn re-raises the signal after its own shutdown, and the handler installed
 here turns it into an exit that runs that clean-up (SIGTERM's default handler would kill
 the process on the spot, and SIGINT's would print a traceback).
+
+What it can tell about why it cannot start (no such model, a declared resource missing from
+the workspace, the port taken, the workspace gone or refusing the admin credential) it writes
+to the ready file as ``{"error": "..."}`` and exits with 1, printing nothing: the parent raises
+it as ``ServingFailed`` and ``obo-auth serve`` prints it once, as ``Error: ...``.
 """
 
 from __future__ import annotations
@@ -19,18 +24,21 @@ import argparse
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import uvicorn
 
+from obo_auth import model_store
 from obo_auth.local.server import loopback_socket
-from obo_auth.serving import runtime
+from obo_auth.serving import model_checks, runtime
 from obo_auth.serving.agent_credential import AgentCredential
 from obo_auth.serving.app import ServedModel, build_app
+from obo_auth.serving.errors import ServingFailed
 from obo_auth.serving.revocation import LiveTokens
-from obo_auth.serving.workspace_link import WorkspaceLink
+from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
 
 # In-flight requests get this long to finish once serving is asked to stop; the parent
 # (serving/__init__.py) waits longer than this plus the clean-up before it kills.
@@ -72,12 +80,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--endpoint", default="agent")
     parser.add_argument("--agent-principal", default="obo-agent")
-    parser.add_argument("--ready-file", required=True, help="Where to write the URL and what is served, once serving.")
+    parser.add_argument("--ready-file", required=True, help="Where to write the URL and what is served once serving, or why it cannot start.")
     args = parser.parse_args(argv)
     admin_token = sys.stdin.readline().strip()
     if not admin_token:
         sys.exit("No admin credential on stdin: start local serving with `obo-auth serve` or obo_auth.serving.serve().")
-    run(args.model_uri, args.workspace, admin_token, port=args.port, endpoint=args.endpoint, agent_principal=args.agent_principal, ready_file=Path(args.ready_file))
+    ready_file = Path(args.ready_file)
+    try:
+        run(args.model_uri, args.workspace, admin_token, port=args.port, endpoint=args.endpoint, agent_principal=args.agent_principal, ready_file=ready_file)
+    except ServingFailed as failed:
+        _report(ready_file, {"error": str(failed)})
+        sys.exit(1)
 
 
 def _exit_on_signal(signum: int, frame) -> NoReturn:
@@ -89,31 +102,65 @@ def _exit_on_signal(signum: int, frame) -> NoReturn:
 
 
 def run(model_uri: str, workspace_url: str, admin_token: str, *, port: int, endpoint: str, agent_principal: str, ready_file: Path) -> None:
+    sock = _listen(port)
     link = WorkspaceLink(workspace_url, admin_token)
-    sock = loopback_socket(port)
     try:
+        # The workspace first (quick, and its failures say the most), then the model's MLmodel,
+        # before anything is minted or the model's code runs.
+        existing = link.resource_names()
+        model_checks.check_resources(model_checks.read_model(model_uri, model_store.tracking_uri()), existing, workspace_url)
         # The agent's own identity, as the platform mounts it: a short-lived OAuth token in a
         # file, rotated; revoked and its directory removed when this block ends.
         with AgentCredential(link, agent_principal) as credential:
             runtime.install(workspace_url, credential.current, credential.directory)
             served = load(model_uri, endpoint, agent_principal)
-            link.register_endpoint(endpoint)
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            link.register_endpoint(endpoint, url=url)  # the workspace relays its /serving-endpoints/{endpoint}/invocations here
             live = LiveTokens()
             app = build_app(served, link, standing_secrets=lambda: [admin_token, *credential.tokens()], live=live)
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS)
             server = uvicorn.Server(config)
-            _announce(ready_file, f"http://127.0.0.1:{sock.getsockname()[1]}", served)
+            _report(ready_file, {"url": url, "endpoint": served.endpoint, "user_scopes": served.user_scopes, "concurrent": not served.serialize})
             try:
                 server.run(sockets=[sock])
             finally:
+                _unregister(link, endpoint)
                 live.revoke_all()  # requests still running past the graceful shutdown never reach their own end
+    except WorkspaceRefused as refused:  # only start-up calls the workspace from here: requests' calls are app.py's
+        raise _cannot_start(refused, workspace_url) from None
     finally:
         sock.close()
         link.close()
 
 
-def _announce(ready_file: Path, url: str, served: ServedModel) -> None:
-    """Tells the parent where serving listens and what it serves; whole or not at all."""
+def _unregister(link: WorkspaceLink, endpoint: str) -> None:
+    """Before the port is freed: whatever listens on it next must never be relayed callers' tokens."""
+    try:
+        link.register_endpoint(endpoint, url=None)
+    except WorkspaceRefused:
+        pass  # the workspace is gone or restarted: it relays nothing here any more
+
+
+def _listen(port: int) -> socket.socket:
+    try:
+        return loopback_socket(port)
+    except OSError as exc:  # taken since the parent checked it; the message says which port and what to do
+        raise ServingFailed(str(exc)) from None
+
+
+def _cannot_start(refused: WorkspaceRefused, workspace_url: str) -> ServingFailed:
+    if refused.status == 503:  # nobody answered (workspace_link.py)
+        return ServingFailed(f"no local workspace answers at {workspace_url}: start one with `obo-auth workspace`, or pass the URL of one that runs")
+    if refused.status in (401, 403):  # start-up's calls carry no credential but the admin's
+        return ServingFailed(
+            f"the local workspace at {workspace_url} refused the admin credential serving was given: it is not the workspace "
+            "that credential came from (was it restarted?); serve again against the workspace running there"
+        )
+    return ServingFailed(f"the local workspace at {workspace_url} refused to set up serving: {refused.message}")
+
+
+def _report(ready_file: Path, content: dict) -> None:
+    """Tells the parent where serving listens and what it serves, or why it cannot; whole or not at all."""
     fresh = ready_file.with_name(f".{ready_file.name}.partial")
-    fresh.write_text(json.dumps({"url": url, "endpoint": served.endpoint, "user_scopes": served.user_scopes, "concurrent": not served.serialize}))
+    fresh.write_text(json.dumps(content))
     os.replace(fresh, ready_file)
