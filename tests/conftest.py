@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 import threading
 import types
+from pathlib import Path
 
 import pytest
+import mlflow
 from hypothesis import settings
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
@@ -23,9 +27,13 @@ def mlflow_store(tmp_path_factory):
     """Traces and logged models go to a throwaway store, not ./mlflow.db, and obo_auth's state
     (runtime files, default model store) to a throwaway home, not ~/.obo-auth.
 
-    Tests that set a tracking URI and reset it with ``mlflow.set_tracking_uri(None)`` fall
-    back to this one (mlflow 3.17 refuses file:// stores, hence sqlite).
+    A test that sets another store restores the previous one: ``mlflow.set_tracking_uri(None)``
+    also unsets MLFLOW_TRACKING_URI in mlflow 3.17, which would leave the rest of the session
+    on ./mlflow.db (this fixture fails the session if that file appears). mlflow 3.17 refuses
+    file:// stores, hence sqlite.
     """
+    strays = [Path.cwd() / "mlflow.db", Path.cwd() / "mlruns"]  # mlflow's defaults in the working directory
+    there_before = {stray for stray in strays if stray.exists()}
     root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     # Created here with its artifact root beside it: mlflow's default root is ./mlruns.
@@ -34,6 +42,36 @@ def mlflow_store(tmp_path_factory):
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.setenv("OBO_AUTH_HOME", str(tmp_path_factory.mktemp("obo-auth-home")))
         yield uri
+        # Traces still queued would be written at exit, after this store is gone: to ./mlflow.db.
+        mlflow.flush_trace_async_logging()
+    left = [str(stray) for stray in strays if stray.exists() and stray not in there_before]
+    assert not left, f"tests left {left}: one reset mlflow's tracking URI to None, or used mlflow's default artifact root"
+
+
+@contextmanager
+def _own_mlflow_store(root: Path, experiment: str) -> Iterator[str]:
+    """An MLflow store of its own (this process logs to it, serving processes load from it),
+    with its own experiment; the previous store and experiment are back afterwards."""
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_RECORD_ENV_VARS_IN_MODEL_LOGGING", "false")
+        # set_experiment exports MLFLOW_EXPERIMENT_ID and sets mlflow's active experiment:
+        # both recorded through the patch first, so both are undone.
+        patch.setenv("MLFLOW_EXPERIMENT_ID", "0")
+        patch.setattr("mlflow.tracking.fluent._active_experiment_id", None)
+        mlflow.set_tracking_uri(uri)  # (it exports MLFLOW_TRACKING_URI too)
+        mlflow.set_experiment(experiment_id=mlflow.create_experiment(experiment, artifact_location=(root / "artifacts").as_uri()))
+        try:
+            yield uri
+        finally:
+            mlflow.set_tracking_uri(previous)  # never None: mlflow 3.17 would unset MLFLOW_TRACKING_URI
+
+
+@pytest.fixture(scope="session")
+def own_mlflow_store():
+    """``with own_mlflow_store(root, "experiment") as uri:``: see _own_mlflow_store."""
+    return _own_mlflow_store
 
 
 @pytest.fixture(scope="module")

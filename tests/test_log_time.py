@@ -7,11 +7,15 @@ or answers them with a stand-in, saying so in one line; never as the developer's
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import logging
 from pathlib import Path
 
 import mlflow
 import pytest
+
+from mlflow.types.agent import ChatAgentMessage
 
 import obo_auth
 from obo_auth import log_time
@@ -106,3 +110,44 @@ def test_every_declaration_is_recorded_in_the_mlmodel_metadata():
             {"type": "vector_search_index", "name": "main.docs.handbook_index", "on_behalf_of_user": True},
         ],
     }
+
+
+def _whoami_agent():
+    spec = importlib.util.spec_from_file_location("whoami_for_task_test", AGENT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.WhoAmIChatAgent()
+
+
+def test_a_task_created_while_logging_runs_real_requests_once_logging_is_over(workspace):
+    """An asyncio task copies the context, skip mode included: what it copies goes inert with log_model."""
+    agent = _whoami_agent()
+    question = [ChatAgentMessage(role="user", content="who am I?")]
+
+    async def later(started: asyncio.Event, release: asyncio.Event) -> str:
+        started.set()
+        await release.wait()
+        with obo_auth.as_user(workspace.issue_token("alice"), host=workspace.url):
+            return agent.predict(question).messages[0].content
+
+    async def main() -> str:
+        started, release = asyncio.Event(), asyncio.Event()
+        with log_time.validation_run():
+            task = asyncio.get_running_loop().create_task(later(started, release))
+            await started.wait()
+        release.set()
+        return await task
+
+    assert asyncio.run(main()) == "alice@example.com"
+
+
+def test_as_user_inside_a_skipped_run_runs_for_real(workspace):
+    agent = _whoami_agent()
+    with log_time.validation_run(), obo_auth.as_user(workspace.issue_token("bob"), host=workspace.url):
+        answer = agent.predict([ChatAgentMessage(role="user", content="who am I?")])
+    assert answer.messages[0].content == "bob@example.com"
+
+
+def test_code_paths_must_be_a_list():
+    with pytest.raises(obo_auth.ArgumentTypeError, match=r"code_paths= takes a list of paths"):
+        _log(code_paths="helpers.py")

@@ -53,3 +53,9 @@ def test_agent_side_names_still_import_on_first_use():
     assert "log_model" in dir(obo_auth)
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         obo_auth.nonexistent  # noqa: B018
+
+
+def test_the_default_store_creates_obo_auth_home_readable_only_by_its_owner(no_store_chosen):
+    model_store.use_default_unless_set()
+    assert no_store_chosen.stat().st_mode & 0o777 == 0o700  # it also holds running workspaces' admin credentials
+    assert (no_store_chosen / "mlflow").stat().st_mode & 0o777 == 0o700

@@ -11,7 +11,7 @@ import pytest
 
 import obo_auth
 from obo_auth import NoInvokerError, RequestEndedError
-from obo_auth.credentials import RequestBoundToken, RequestInvoker
+from obo_auth.credentials import RequestInvoker
 from obo_auth.token import UserToken
 
 

@@ -57,3 +57,22 @@ def test_unreadable_or_broken_sources_add_nothing(tmp_path):
     broken = tmp_path / "agent.py"
     broken.write_text("def (:\n")
     assert agent_requirements(str(broken), [str(tmp_path / "missing.py")]) == sorted([_pinned("databricks-sdk"), _pinned("mlflow")])
+
+
+def test_a_distribution_installed_from_a_local_path_is_not_pinned_by_name(tmp_path, monkeypatch, caplog):
+    """Pinned by name, the serving image would install whatever the public index holds under it."""
+    site = tmp_path / "site"
+    (site / "corp_secret").mkdir(parents=True)
+    (site / "corp_secret" / "__init__.py").write_text("")
+    info = site / "corp_secret-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: corp-secret\nVersion: 0.1.0\n")
+    (info / "top_level.txt").write_text("corp_secret\n")
+    (info / "direct_url.json").write_text('{"url": "file:///src/corp-secret", "dir_info": {"editable": true}}')
+    monkeypatch.syspath_prepend(str(site))
+    agent = tmp_path / "agent.py"
+    agent.write_text("import corp_secret\n")
+    with caplog.at_level("WARNING", logger="obo_auth"):
+        requirements = agent_requirements(str(agent), [])
+    assert not any(r.startswith("corp-secret") for r in requirements)
+    assert "not pinning corp-secret" in caplog.text and "code_paths=" in caplog.text

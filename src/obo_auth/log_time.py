@@ -12,7 +12,9 @@ login), so, during :func:`obo_auth.log_model` only:
   NoInvokerError, as it would anywhere outside a request.
 
 The mode lives in a ContextVar set around mlflow's call, so it never reaches a served
-request, another thread, or code after ``log_model`` returns.
+request or another thread. An asyncio task created during the call copies the variable:
+what it copies is a run that goes inert when ``log_model`` returns, so the task's later
+calls are ordinary ones. Inside ``as_user`` there is never a stand-in.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ logger = logging.getLogger("obo_auth")
 
 STAND_IN_ANSWER = "(obo_auth: predict was not run while logging: there was no end user to run it as.)"
 
-_skipping: ContextVar[list[str] | None] = ContextVar("obo_auth_log_time_skipping", default=None)
+class _SkippedRun:
+    """One log_model call's skip mode: live until the call returns, for every copy of the context."""
+
+    def __init__(self) -> None:
+        self.live = True
+        self.announced: list[str] = []  # the agents already announced, so each gets one line
+
+
+_skipping: ContextVar[_SkippedRun | None] = ContextVar("obo_auth_log_time_skipping", default=None)
 
 
 @contextmanager
@@ -43,11 +53,12 @@ def validation_run() -> Iterator[None]:
         logger.warning("obo_auth: mlflow runs the agent's predict while logging it, as the user given to obo_auth.as_user%s.", where)
         yield
         return
-    announced: list[str] = []  # the agents already announced, so each gets one line
-    reset = _skipping.set(announced)
+    run = _SkippedRun()
+    reset = _skipping.set(run)
     try:
         yield
     finally:
+        run.live = False  # inert in any context that copied it (asyncio tasks)
         _skipping.reset(reset)
 
 
@@ -57,8 +68,8 @@ def stand_in(function: Callable[..., Any], args: Sequence[Any]) -> Any | None:
     Raises NoInvokerError for a decorated call that is not an agent's ``predict``: there is
     nothing to stand in for it, and running it would need a user.
     """
-    announced = _skipping.get()
-    if announced is None:
+    run = _skipping.get()
+    if run is None or not run.live or explicit_user() is not None:
         return None
     answer = _agent_answer(function, args)
     if answer is None:
@@ -67,8 +78,8 @@ def stand_in(function: Callable[..., Any], args: Sequence[Any]) -> Any | None:
             "`with obo_auth.as_user(token, host=...):` to run it as a user."
         )
     name = f"{type(args[0]).__name__}.predict"
-    if name not in announced:
-        announced.append(name)
+    if name not in run.announced:
+        run.announced.append(name)
         logger.warning(
             "obo_auth: mlflow's log-time run of %s got a stand-in answer, not the agent's: there is no end user "
             "at log time and obo_auth never runs an agent as your own login. To run it as a user, call "

@@ -54,7 +54,8 @@ def use_default_unless_set() -> str:
     uri = default_tracking_uri()
     directory = default_store_dir()
     if not (directory / "mlflow.db").exists():
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        home_dir().mkdir(parents=True, exist_ok=True, mode=0o700)  # it also holds workspaces' admin credentials
+        directory.mkdir(exist_ok=True, mode=0o700)
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
         SqlAlchemyStore(uri, (directory / "artifacts").as_uri()).engine.dispose()

@@ -99,6 +99,7 @@ def log_model(
     declarations = _declaration_list(resources)
     policy = auth_policy(*declarations, extra_scopes=extra_scopes)
     python_model = _agent_or_path(python_model)
+    _path_list(mlflow_kwargs.get("code_paths"))  # checked before anything reads it
 
     import mlflow.pyfunc
 
@@ -136,8 +137,17 @@ def _with_requirements(kwargs: dict[str, Any], python_model: Any) -> dict[str, A
     if isinstance(extra, (str, os.PathLike)):
         return kwargs  # a requirements file: mlflow reads it, and infers the rest itself
     kwargs = {k: v for k, v in kwargs.items() if k != "extra_pip_requirements"}
-    code_paths = [os.fspath(p) for p in kwargs.get("code_paths") or []]
+    code_paths = [os.fspath(p) for p in _path_list(kwargs.get("code_paths"))]
     return {**kwargs, "pip_requirements": [*agent_requirements(python_model, code_paths), *(extra or [])]}
+
+
+def _path_list(code_paths: Any) -> list[Any]:
+    """``code_paths`` as mlflow takes it: a list of paths (a bare string would be read letter by letter)."""
+    if code_paths is None:
+        return []
+    if not isinstance(code_paths, (list, tuple)):
+        raise ArgumentTypeError(f"code_paths= takes a list of paths, e.g. [{code_paths!r}], not {type(code_paths).__name__}")
+    return list(code_paths)
 
 
 def _check_one_identity_each(resources: tuple[ResourceDeclaration, ...]) -> None:

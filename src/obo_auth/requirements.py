@@ -7,6 +7,11 @@ the models-from-code file (or the agent class's own file) and in ``code_paths``,
 the installed distribution that provides it and pinned to its installed version. The
 standard library, the agent's own local modules and obo_auth itself (policy.py ships it)
 are left out; mlflow and databricks-sdk, which obo_auth needs when served, are always in.
+
+A distribution installed from somewhere other than a package index (an editable checkout, a
+local wheel, a VCS URL: PEP 610's ``direct_url.json``) is left out too, with one line saying
+so: pinned by name, the serving image would install whatever the public index holds under
+that name. Ship its code with ``code_paths``, or name it in ``pip_requirements``.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import inspect
+import logging
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
+
+logger = logging.getLogger("obo_auth")
 
 _ALWAYS = ("mlflow", "databricks-sdk")
 _OURS = "obo-auth"
@@ -34,7 +42,14 @@ def agent_requirements(python_model: Any, code_paths: Iterable[str]) -> list[str
     providers = importlib.metadata.packages_distributions()
     names = {*_ALWAYS, *(dist for module in modules for dist in _providers_of(module, providers))}
     names.discard(_OURS)
-    return sorted(f"{name}=={importlib.metadata.version(name)}" for name in names)
+    local_builds = sorted(name for name in names if importlib.metadata.distribution(name).read_text("direct_url.json") is not None)
+    if local_builds:
+        logger.warning(
+            "obo_auth: not pinning %s: installed from a local path or VCS, not a package index, so the serving "
+            "image would install another package of that name. Ship it with code_paths= or name it in pip_requirements=.",
+            ", ".join(local_builds),
+        )
+    return sorted(f"{name}=={importlib.metadata.version(name)}" for name in names.difference(local_builds))
 
 
 def _agent_files(python_model: Any) -> list[Path]:

@@ -50,7 +50,7 @@ def demo(question: str) -> None:
         console.print(f"[green]✓[/green] Local workspace at {workspace.url}")
         with console.status("Logging the example agent..."):
             model_uri, scopes, store = _log_example()
-        console.print(f"[green]✓[/green] Logged {model_uri} to {store}; end-user scopes: {', '.join(scopes)}")
+        console.print(f"[green]✓[/green] Logged {model_uri} to {store}; end-user scopes: {', '.join(scopes)}", soft_wrap=True)
         with console.status("Serving the agent locally, as Model Serving would..."), serve(model_uri, workspace) as endpoint:
             console.print(f"[green]✓[/green] Serving at {endpoint.url}/invocations")
             outcomes = []
@@ -59,7 +59,8 @@ def demo(question: str) -> None:
                     outcomes.append(_ask(endpoint.url, workspace, user, question))
     _show_answers(question, outcomes)
     wrong = _show_audit(outcomes)
-    console.print(f"[dim]Serve it again yourself: `obo-auth workspace` in one terminal, `obo-auth serve {model_uri}` in another.[/dim]")
+    # soft_wrap: the model URI stays whole, to be copied.
+    console.print(f"[dim]Serve it again yourself: `obo-auth workspace` in one terminal, `obo-auth serve {model_uri}` in another.[/dim]", soft_wrap=True)
     if wrong:
         raise click.ClickException(f"{wrong} call(s) ran as the wrong identity.")
 
@@ -105,6 +106,7 @@ def _ask(url: str, workspace, user: str, question: str) -> Outcome:
         json={"messages": [{"role": "user", "content": question}]},
         headers={"Authorization": f"Bearer {workspace.issue_token(user)}"},
         timeout=120,
+        trust_env=False,  # loopback: a proxy from the environment must never see the token
     )
     body = response.json()
     if response.status_code != 200:
