@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 import threading
@@ -29,11 +30,12 @@ def mlflow_store(tmp_path_factory):
 
     A test that sets another store restores the previous one: ``mlflow.set_tracking_uri(None)``
     also unsets MLFLOW_TRACKING_URI in mlflow 3.17, which would leave the rest of the session
-    on ./mlflow.db (this fixture fails the session if that file appears). mlflow 3.17 refuses
-    file:// stores, hence sqlite.
+    on ./mlflow.db. mlflow 3.17 refuses file:// stores, hence sqlite. The session fails if the
+    tests leave ./mlflow.db, ./mlruns or an obo-auth-* temporary directory behind.
     """
     strays = [Path.cwd() / "mlflow.db", Path.cwd() / "mlruns"]  # mlflow's defaults in the working directory
     there_before = {stray for stray in strays if stray.exists()}
+    temporary_before = set(Path(tempfile.gettempdir()).glob("obo-auth-*"))  # serving's scratch and credential directories
     root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     # Created here with its artifact root beside it: mlflow's default root is ./mlruns.
@@ -42,10 +44,11 @@ def mlflow_store(tmp_path_factory):
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.setenv("OBO_AUTH_HOME", str(tmp_path_factory.mktemp("obo-auth-home")))
         yield uri
-        # Traces still queued would be written at exit, after this store is gone: to ./mlflow.db.
-        mlflow.flush_trace_async_logging()
+        mlflow.flush_trace_async_logging()  # queued traces go to this store, not to whatever is left at exit
     left = [str(stray) for stray in strays if stray.exists() and stray not in there_before]
     assert not left, f"tests left {left}: one reset mlflow's tracking URI to None, or used mlflow's default artifact root"
+    left_in_temp = sorted(str(p) for p in set(Path(tempfile.gettempdir()).glob("obo-auth-*")) - temporary_before)
+    assert not left_in_temp, f"tests left temporary directories behind: {left_in_temp}"
 
 
 @contextmanager

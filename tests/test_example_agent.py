@@ -76,22 +76,13 @@ def test_streaming_ends_with_the_whole_answer_and_its_outputs(agent, workspace, 
     assert any(s.endswith("#5") for s in done.custom_outputs["sources"])
 
 
-def test_retrieval_is_traced_as_a_retriever_span_with_doc_uris(agent, workspace, invoker_token, tmp_path, monkeypatch):
+def test_retrieval_is_traced_as_a_retriever_span_with_doc_uris(agent, workspace, invoker_token, tmp_path, own_mlflow_store):
     import mlflow
     from mlflow.entities import SpanType
 
-    # set_experiment exports MLFLOW_EXPERIMENT_ID to subprocesses: recorded here, so it is undone after.
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "0")
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'traces.db'}")  # a store that keeps traces
-    # Its own experiment: another module's active experiment id means nothing in this store.
-    mlflow.set_experiment(experiment_id=mlflow.create_experiment("traces", artifact_location=str(tmp_path / "artifacts")))
-    try:
+    with own_mlflow_store(tmp_path, "traces"):  # a store that keeps traces; the session's is back after
         ask(agent, workspace, invoker_token, "alice")
         trace = mlflow.get_trace(mlflow.get_last_active_trace_id(), flush=True)
-    finally:
-        mlflow.set_tracking_uri(previous)  # not None: mlflow 3.17 would unset MLFLOW_TRACKING_URI too
-        mlflow.set_experiment(experiment_id="0")  # the session store's default, not this test's
     retrievers = [s for s in trace.data.spans if s.span_type == SpanType.RETRIEVER]
     assert retrievers, [s.span_type for s in trace.data.spans]
     documents = retrievers[0].outputs

@@ -99,7 +99,10 @@ def logged_example(running_workspace, environment):
         for name in ("OBO_AUTH_HOME", "MLFLOW_RECORD_ENV_VARS_IN_MODEL_LOGGING"):
             patch.setenv(name, environment[name])
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment sets it: restored after logging
+        # set_experiment exports MLFLOW_EXPERIMENT_ID and sets mlflow's active experiment: both
+        # recorded through the patch first, so both are undone after logging.
+        patch.setenv("MLFLOW_EXPERIMENT_ID", "0")
+        patch.setattr("mlflow.tracking.fluent._active_experiment_id", None)
         patch.setenv("DATABRICKS_HOST", running_workspace)  # the agent's own identity, for mlflow's check run
         patch.setenv("DATABRICKS_TOKEN", _token(environment, "obo-agent"))
         mlflow.set_tracking_uri(None)
