@@ -8,12 +8,11 @@ the model process's own output, and whatever its libraries print, goes to stderr
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import TYPE_CHECKING
 
 import click
 
+from obo_auth.cli.foreground import stop_on_sigterm, wait_until_stopped
 from obo_auth.cli.workspace import _find_runtime, console, runtime_for_url
 
 if TYPE_CHECKING:  # obo_auth.serving is imported when the command runs: `obo-auth --help` stays quick
@@ -34,14 +33,13 @@ def serve(model_uri: str, workspace_url: str | None, port: int, endpoint: str, a
 
     runtime = runtime_for_url(workspace_url) if workspace_url else _find_runtime(None)
     access = WorkspaceAccess(runtime["url"], runtime["admin_token"])
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop_on_sigterm()
     try:
         with serve_model(model_uri, access, endpoint, port=port, agent_principal=agent_principal, show_output=True) as served:
             _announce(model_uri, served)
-            stop.wait()
+            wait_until_stopped()
     except KeyboardInterrupt:
-        pass  # Ctrl-C is how it is meant to stop; the serving process got it too and stopped
+        pass  # Ctrl-C or SIGTERM is how it is meant to stop; leaving the block stopped the serving process
     except ServingFailed as failed:
         raise click.ClickException(str(failed)) from None
 

@@ -9,9 +9,7 @@ others, and ``--help``, stay quick. Where they find it: workspace_runtime.py.
 from __future__ import annotations
 
 import shlex
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from obo_auth.admin_api import is_audit_read
+from obo_auth.cli.foreground import stop_on_sigterm, wait_until_stopped
 from obo_auth.cli.workspace_audit import audit, record_line
 from obo_auth.cli.workspace_runtime import admin_link, find_runtime, runtime_for_url, write_runtime
 
@@ -51,6 +50,7 @@ def workspace(ctx: click.Context, seed: Path | None, port: int, quiet: bool) -> 
         return
     from obo_auth.local import LocalWorkspace, SeedError
 
+    stop_on_sigterm()
     try:
         local = LocalWorkspace(seed, port=port)
     except SeedError as exc:
@@ -65,11 +65,9 @@ def workspace(ctx: click.Context, seed: Path | None, port: int, quiet: bool) -> 
         _print_welcome(local, seed)
         if not quiet:
             local.state.audit.subscribe(_print_request)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        stop.wait()
+        wait_until_stopped()
     except KeyboardInterrupt:
-        pass  # Ctrl-C is how a foreground workspace is meant to stop
+        pass  # Ctrl-C or SIGTERM is how a foreground workspace is meant to stop
     finally:
         if runtime is not None:
             runtime.unlink(missing_ok=True)
