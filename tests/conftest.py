@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ import mlflow
 from hypothesis import settings
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
+import obo_auth
 from obo_auth.local import LocalWorkspace
 
 # No timed assertions in tests (the machines are shared and noisy): hypothesis's per-example
@@ -75,6 +77,34 @@ def _own_mlflow_store(root: Path, experiment: str) -> Iterator[str]:
 def own_mlflow_store():
     """``with own_mlflow_store(root, "experiment") as uri:``: see _own_mlflow_store."""
     return _own_mlflow_store
+
+
+@pytest.fixture(scope="session")
+def handbook_example():
+    """The example agent's package (examples/handbook_agent): its files, RESOURCES and ``log()``."""
+    root = str(Path(__file__).resolve().parents[1])
+    sys.path.insert(0, root)
+    try:
+        from examples import handbook_agent
+    finally:
+        sys.path.remove(root)
+    return handbook_agent
+
+
+@contextmanager
+def _logging_as_alice(workspace: LocalWorkspace) -> Iterator[None]:
+    """mlflow's log-time predict runs as alice, with the agent's own identity at hand."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in workspace.environment_for("obo-agent").items():
+            patch.setenv(name, value)
+        with obo_auth.as_user(workspace.issue_token("alice"), host=workspace.url):
+            yield
+
+
+@pytest.fixture(scope="session")
+def logging_as_alice():
+    """``with logging_as_alice(ws):`` log a model: see _logging_as_alice."""
+    return _logging_as_alice
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import time
 from urllib.parse import urlsplit
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -34,7 +33,6 @@ from obo_auth.serving import ServingFailed, serve
 from obo_auth.serving.agent_credential import AGENT_TOKEN_TTL_SECONDS
 from obo_auth.serving.revocation import REQUEST_ENDED, SERVING_STOPPED
 
-ROOT = Path(__file__).resolve().parents[1]
 AGENTS = Path(__file__).resolve().parent / "agents"
 QUESTION = "How does parental leave pay work?"
 USERS = ("alice", "bob", "carol")
@@ -49,34 +47,20 @@ def store(tmp_path_factory, own_mlflow_store):
 
 
 @pytest.fixture(scope="module")
-def example(store):
-    sys.path.insert(0, str(ROOT))
-    try:
-        from examples import handbook_agent
-    finally:
-        sys.path.remove(str(ROOT))
-    return handbook_agent
-
-
-@contextmanager
-def logging_as_alice(workspace):
-    """mlflow runs an agent's predict once while logging it: as alice, with the agent's identity at hand."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in workspace.environment_for("obo-agent").items():
-            patch.setenv(name, value)
-        with obo_auth.as_user(workspace.issue_token("alice"), host=workspace.url):
-            yield
-
-
-@pytest.fixture(scope="module")
-def logged_chat_agent(workspace, example):
+def logged_chat_agent(workspace, store, handbook_example, logging_as_alice):
     with logging_as_alice(workspace):
-        return example.log(example.CHAT_AGENT)
+        return handbook_example.log(handbook_example.CHAT_AGENT)
 
 
-def _log_test_agent(workspace, path: Path, resources):
-    with logging_as_alice(workspace):
-        return obo_auth.log_model(str(path), resources=resources, name=path.stem, pip_requirements=["mlflow"])
+@pytest.fixture(scope="session")
+def log_test_agent(logging_as_alice):
+    """``log_test_agent(ws, path, resources)``: logs one of tests/agents/."""
+
+    def log(workspace, path: Path, resources):
+        with logging_as_alice(workspace):
+            return obo_auth.log_model(str(path), resources=resources, name=path.stem, pip_requirements=["mlflow"])
+
+    return log
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +162,11 @@ def test_malformed_requests_get_a_400(workspace, chat_endpoint):
     assert 400 <= response.status_code < 500 and response.json()["message"]
 
 
-def test_users_without_can_query_on_the_agent_endpoint_are_refused(workspace, store):
+def test_users_without_can_query_on_the_agent_endpoint_are_refused(workspace, store, log_test_agent):
     seed = load_seed().model_dump()
     seed["serving_endpoints"].append({"name": "agent", "kind": "agent"})
     seed["grants"].append({"principal": "alice@example.com", "privilege": "CAN_QUERY", "on": {"serving_endpoint": "agent"}})
-    info = _log_test_agent(workspace, AGENTS / "failing_stream_agent.py", [obo_auth.ServingEndpoint("chat-model")])
+    info = log_test_agent(workspace, AGENTS / "failing_stream_agent.py", [obo_auth.ServingEndpoint("chat-model")])
     with LocalWorkspace(seed) as ws, serve(info.model_uri, ws) as endpoint:
         assert ask(endpoint, ws.issue_token("alice"), {"input": [{"role": "user", "content": "hi"}]}).status_code == 200
         refused = ask(endpoint, ws.issue_token("bob"), {"input": [{"role": "user", "content": "hi"}]})
@@ -190,8 +174,8 @@ def test_users_without_can_query_on_the_agent_endpoint_are_refused(workspace, st
         assert "CAN_QUERY" in refused.json()["message"] and "agent" in refused.json()["message"]
 
 
-def test_a_stream_error_arrives_under_databricks_output_error_without_the_token(workspace, store, mocker):
-    info = _log_test_agent(workspace, AGENTS / "failing_stream_agent.py", [obo_auth.ServingEndpoint("chat-model")])
+def test_a_stream_error_arrives_under_databricks_output_error_without_the_token(workspace, store, mocker, log_test_agent):
+    info = log_test_agent(workspace, AGENTS / "failing_stream_agent.py", [obo_auth.ServingEndpoint("chat-model")])
     issued = mocker.spy(workspace.state.identity, "issue")
     with serve(info.model_uri, workspace) as endpoint:
         response = ask(endpoint, workspace.issue_token("carol"), {"input": [{"role": "user", "content": "hi"}], "stream": True})
@@ -203,8 +187,8 @@ def test_a_stream_error_arrives_under_databricks_output_error_without_the_token(
     assert tokens and not any(token in response.text for token in tokens)
 
 
-def test_an_unmodified_agent_is_served_one_request_at_a_time(workspace, store):
-    info = _log_test_agent(workspace, AGENTS / "unmodified_agent.py", [obo_auth.ServingEndpoint("chat-model")])
+def test_an_unmodified_agent_is_served_one_request_at_a_time(workspace, store, log_test_agent):
+    info = log_test_agent(workspace, AGENTS / "unmodified_agent.py", [obo_auth.ServingEndpoint("chat-model")])
     tokens = {u: workspace.issue_token(u) for u in USERS}
     with serve(info.model_uri, workspace) as endpoint:
         plan = [USERS[i % 3] for i in range(9)]
@@ -244,8 +228,8 @@ DEVELOPER_ENVIRONMENT = {
 
 
 @pytest.fixture(scope="module")
-def escaping_agent(workspace, store):
-    return _log_test_agent(workspace, AGENTS / "escaping_agent.py", [obo_auth.ServingEndpoint("chat-model")])
+def escaping_agent(workspace, store, log_test_agent):
+    return log_test_agent(workspace, AGENTS / "escaping_agent.py", [obo_auth.ServingEndpoint("chat-model")])
 
 
 @pytest.fixture(scope="module")

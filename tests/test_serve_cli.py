@@ -27,7 +27,6 @@ import obo_auth
 from obo_auth import model_store
 from obo_auth.local import LocalWorkspace
 
-ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "from obo_auth.cli.main import cli; cli()"]
 QUESTION = {"messages": [{"role": "user", "content": "How does parental leave pay work?"}]}
 
@@ -88,13 +87,8 @@ def _token(environment: dict[str, str], user: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def logged_example(running_workspace, environment):
+def logged_example(running_workspace, environment, handbook_example):
     """The example agent, logged as its author would: into obo_auth's default store."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from examples import handbook_agent
-    finally:
-        sys.path.remove(str(ROOT))
     with pytest.MonkeyPatch.context() as patch:
         for name in ("OBO_AUTH_HOME", "MLFLOW_RECORD_ENV_VARS_IN_MODEL_LOGGING"):
             patch.setenv(name, environment[name])
@@ -110,7 +104,7 @@ def logged_example(running_workspace, environment):
             model_store.use_default_unless_set()  # what log_model does; done first to choose the experiment in it:
             mlflow.set_experiment(experiment_id="0")  # its Default one (another module's active experiment is not there)
             with obo_auth.as_user(_token(environment, "alice"), host=running_workspace):
-                info = handbook_agent.log()
+                info = handbook_example.log()
         finally:
             mlflow.set_tracking_uri(None)  # log_model chose the default store; the other tests' store is the environment's
     assert (Path(environment["OBO_AUTH_HOME"]) / "mlflow" / "mlflow.db").exists()

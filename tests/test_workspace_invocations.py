@@ -27,7 +27,6 @@ from obo_auth.local.seed import load_seed
 from obo_auth.serving import serve
 from obo_auth.serving.workspace_link import WorkspaceLink
 
-ROOT = Path(__file__).resolve().parents[1]
 AGENTS = Path(__file__).resolve().parent / "agents"
 QUESTION = "How does parental leave pay work?"
 ME = "/api/2.0/preview/scim/v2/Me"
@@ -39,16 +38,6 @@ def store(tmp_path_factory, own_mlflow_store):
     root = tmp_path_factory.mktemp("invocations-store")
     with own_mlflow_store(root, "invocations"):
         yield root
-
-
-@contextmanager
-def logging_as_alice(workspace):
-    """mlflow runs an agent's predict once while logging it: as alice, with the agent's identity at hand."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in workspace.environment_for("obo-agent").items():
-            patch.setenv(name, value)
-        with obo_auth.as_user(workspace.issue_token("alice"), host=workspace.url):
-            yield
 
 
 @contextmanager
@@ -68,22 +57,15 @@ def register(workspace, endpoint: str, url: str | None) -> None:
 
 
 @pytest.fixture(scope="module")
-def handbook(workspace, store):
-    import sys
-
-    sys.path.insert(0, str(ROOT))
-    try:
-        from examples import handbook_agent
-    finally:
-        sys.path.remove(str(ROOT))
+def handbook(workspace, store, handbook_example, logging_as_alice):
     with logging_as_alice(workspace):
-        info = handbook_agent.log(handbook_agent.CHAT_AGENT)
+        info = handbook_example.log(handbook_example.CHAT_AGENT)
     with served(workspace, info.model_uri, "handbook") as endpoint:
         yield endpoint
 
 
 @pytest.fixture(scope="module")
-def escaping(workspace, store):
+def escaping(workspace, store, logging_as_alice):
     with logging_as_alice(workspace):
         info = obo_auth.log_model(str(AGENTS / "escaping_agent.py"), resources=[obo_auth.ServingEndpoint("chat-model")], name="escaping_agent", pip_requirements=["mlflow"])
     with served(workspace, info.model_uri, "escaping") as endpoint:
