@@ -309,7 +309,7 @@ def test_audit_json_is_one_record_per_line_without_its_own_reads(running_workspa
     running_workspace.run("workspace", "audit")  # an earlier read of the log: not shown again
     printed = running_workspace.run("workspace", "audit", "--json")
     records = [json.loads(line) for line in printed.stdout.splitlines()]
-    assert set(records[0]) == {"time", "principal", "actor", "method", "path", "resource", "scopes", "decision", "reason", "status", "token_fingerprint"}
+    assert set(records[0]) == {"time", "principal", "actor", "method", "path", "resource", "scopes", "needed_scope", "decision", "reason", "status", "token_fingerprint"}
     assert [(r["principal"], r["path"], r["status"]) for r in records if not r["path"].startswith("/api/2.0/obo-auth/")] == [
         ("alice@example.com", ME, 200),
         ("bob@example.com", INDEX_QUERY, 403),

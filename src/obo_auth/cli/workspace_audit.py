@@ -15,6 +15,7 @@ from rich.text import Text
 
 from obo_auth.admin_api import is_audit_read
 from obo_auth.cli.workspace_runtime import admin_link
+from obo_auth.testing.audit import principal_names
 
 _POLL_SECONDS = 0.5
 
@@ -60,7 +61,7 @@ def audit(user: str | None, decision: str | None, path_part: str | None, follow:
         # This command's own reads of the log are left out: with --follow they would be half of it.
         return (
             not is_audit_read(record["path"], record["status"])
-            and (user is None or user in _names(record))
+            and (user is None or user in principal_names(record["principal"], record["actor"]))
             and (decision is None or record["decision"] == decision)
             and (path_part is None or path_part in record["path"])
         )
@@ -98,12 +99,6 @@ def _print_table(records: list[dict]) -> None:
     with console.capture() as captured:
         console.print(table)
     click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))  # rich pads every row to the widest
-
-
-def _names(record: dict) -> set[str]:
-    """Every way --user may name the record's principal or actor."""
-    full = {name for name in (record["principal"], record["actor"]) if name}
-    return full | {name.split("@", 1)[0] for name in full}
 
 
 def _who(record: dict) -> str:

@@ -19,6 +19,7 @@ class AuditRecord:
     path: str
     resource: str | None  # e.g. "index:main.docs.handbook_index"
     scopes: tuple[str, ...] | None  # the token's API scopes; None for an unrestricted token
+    needed_scope: str | None  # the API scope the route needs of a downscoped token; None: it needs none
     decision: str  # "allow" | "deny"
     reason: str
     status: int

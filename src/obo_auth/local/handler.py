@@ -85,7 +85,7 @@ def api(
                 logger.exception("local workspace: unexpected error in %s %s", request.method, request.url.path)
                 response = render_error(ApiError("The local workspace failed unexpectedly; see its log."))
                 call.reason = "internal error"
-            state.audit.append(_record(state, request, call, bearer, response.status_code))
+            state.audit.append(_record(state, request, call, bearer, response.status_code, required_scope))
             return response
 
         return endpoint
@@ -101,7 +101,9 @@ def _invalid_scope(request: Request, required_scope: str, token: TokenInfo) -> P
     )
 
 
-def _record(state: WorkspaceState, request: Request, call: Call, bearer: str | None, status: int) -> AuditRecord:
+def _record(
+    state: WorkspaceState, request: Request, call: Call, bearer: str | None, status: int, needed_scope: str | None
+) -> AuditRecord:
     token = call.token or (state.identity.lookup(bearer) if bearer else None)
     return AuditRecord(
         time=state.identity.clock(),
@@ -111,6 +113,7 @@ def _record(state: WorkspaceState, request: Request, call: Call, bearer: str | N
         path=request.url.path,
         resource=call.resource,
         scopes=None if token is None or token.scopes is None else tuple(sorted(token.scopes)),
+        needed_scope=needed_scope,
         decision="allow" if status < 400 else "deny",
         reason=call.reason,
         status=status,

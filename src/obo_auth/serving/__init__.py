@@ -47,6 +47,7 @@ class ServedEndpoint:
     user_scopes: tuple[str, ...] | None  # what end-user tokens are downscoped to; None: no user auth policy
     concurrent: bool  # False: the agent reads the runtime's process-wide slot, so one request at a time
     workspace_url: str  # the workspace also answers {workspace_url}/serving-endpoints/{endpoint}/invocations
+    interface: str = "pyfunc"  # "chat_agent" ({"messages": ...}), "responses_agent" ({"input": ...}) or "pyfunc"
 
 
 @contextmanager
@@ -166,5 +167,6 @@ def _announced(ready: Path, workspace_url: str) -> ServedEndpoint:
         raise ServingFailed(announced["error"])
     scopes = announced["user_scopes"]
     return ServedEndpoint(
-        announced["url"], announced["endpoint"], None if scopes is None else tuple(scopes), announced["concurrent"], workspace_url
+        announced["url"], announced["endpoint"], None if scopes is None else tuple(scopes), announced["concurrent"], workspace_url,
+        announced["interface"],
     )

@@ -56,6 +56,7 @@ class ServedModel:
     agent_principal: str
     # An agent that reads the process-wide slot itself cannot be served concurrently.
     serialize: bool
+    interface: str = "pyfunc"  # "chat_agent" | "responses_agent" | "pyfunc": the request shape it takes
 
 
 class RequestError(Exception):

@@ -59,7 +59,18 @@ def load(model_uri: str, endpoint: str, agent_principal: str):
         for name in ("predict", "predict_stream")
         if getattr(type(python_model), name, None) is not None
     )
-    return ServedModel(model=model, endpoint=endpoint, user_scopes=scopes, agent_principal=agent_principal, serialize=not decorated)
+    return ServedModel(
+        model=model, endpoint=endpoint, user_scopes=scopes, agent_principal=agent_principal, serialize=not decorated,
+        interface=_interface_of(python_model),
+    )  # fmt: skip
+
+
+def _interface_of(python_model) -> str:
+    from mlflow.pyfunc import ChatAgent, ResponsesAgent
+
+    if isinstance(python_model, ChatAgent):
+        return "chat_agent"
+    return "responses_agent" if isinstance(python_model, ResponsesAgent) else "pyfunc"
 
 
 def _agent_of(model):
@@ -120,7 +131,7 @@ def run(model_uri: str, workspace_url: str, admin_token: str, *, port: int, endp
             app = build_app(served, link, standing_secrets=lambda: [admin_token, *credential.tokens()], live=live)
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS)
             server = uvicorn.Server(config)
-            _report(ready_file, {"url": url, "endpoint": served.endpoint, "user_scopes": served.user_scopes, "concurrent": not served.serialize})
+            _report(ready_file, {"url": url, "endpoint": served.endpoint, "user_scopes": served.user_scopes, "concurrent": not served.serialize, "interface": served.interface})
             try:
                 server.run(sockets=[sock])
             finally:

@@ -1,0 +1,1 @@
+"""obo_auth's pytest plugin (placeholder while it is written)."""
