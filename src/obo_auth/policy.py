@@ -33,6 +33,7 @@ from packaging.utils import canonicalize_name
 
 from obo_auth import log_time, model_store
 from obo_auth.errors import ArgumentTypeError, ResourceDeclarationError
+from obo_auth.mlmodel import RECORD_KEY
 from obo_auth.requirements import agent_requirements
 from obo_auth.resources import ResourceDeclaration, check_declarations, required_scopes, validate_scopes
 from obo_auth.scopes import normalize
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["auth_policy", "log_model"]
 
-METADATA_KEY = "obo_auth"  # the MLmodel metadata entry holding declaration_record()
 
 _DISTRIBUTION = "obo-auth"
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -104,7 +104,7 @@ def log_model(
     import mlflow.pyfunc
 
     kwargs = _ship_obo_auth(_with_requirements(mlflow_kwargs, python_model), _pin(_installed()))
-    kwargs["metadata"] = {**(kwargs.get("metadata") or {}), METADATA_KEY: declaration_record(declarations)}
+    kwargs["metadata"] = {**(kwargs.get("metadata") or {}), RECORD_KEY: declaration_record(declarations)}
     model_store.use_default_unless_set()
     # The script's stdout is for its own result: what the agent prints while mlflow runs it
     # (e.g. the vector-search client's [NOTICE] lines) goes to stderr.
