@@ -24,6 +24,7 @@ from obo_auth.resources import (
     UCFunction,
     UCTable,
     VectorSearchIndex,
+    declaration_class,
     required_scopes,
     validate_scopes,
 )
@@ -59,6 +60,18 @@ def test_every_declaration_has_a_table_row_with_allowed_scopes_and_sources():
         for scope, source in row.items():
             assert scope in MODEL_SERVING_ALLOWED_SCOPES
             assert source.strip()
+
+
+@pytest.mark.parametrize("cls", list(RESOURCE_SCOPES))
+def test_each_declaration_names_its_mlflow_twins_resource_type(cls):
+    # The MLmodel names resources by these types; review and serving map them back without mlflow.
+    declaration = cls(cls._example)
+    assert cls.resource_type == declaration.to_mlflow().type.value
+    assert declaration_class(cls.resource_type) is cls
+
+
+def test_a_resource_type_without_a_declaration_has_no_class():
+    assert declaration_class("app") is None
 
 
 def test_resources_reached_as_the_agent_need_no_user_scopes():

@@ -119,7 +119,7 @@ def declaration_record(declarations: Iterable[ResourceDeclaration]) -> dict[str,
     every declared resource, so serving can check they exist and a reviewer can see them.
     """
     resources = [
-        {"type": r.to_mlflow().type.value, "name": r.identifier, "on_behalf_of_user": r.on_behalf_of_user}
+        {"type": r.resource_type, "name": r.identifier, "on_behalf_of_user": r.on_behalf_of_user}
         for r in dict.fromkeys(declarations)
     ]
     return {"version": 1, "resources": resources}

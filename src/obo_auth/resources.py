@@ -62,6 +62,8 @@ class ResourceDeclaration:
     _id_rule: ClassVar[re.Pattern[str]]
     _example: ClassVar[str]
     _mlflow_class: ClassVar[str]  # a name in mlflow.models.resources (see the module docstring)
+    # Its mlflow twin's ``type`` value, as MLmodel files name resources; known without importing mlflow.
+    resource_type: ClassVar[str]
 
     @property
     def identifier(self) -> str:
@@ -101,6 +103,7 @@ class VectorSearchIndex(ResourceDeclaration):
     _id_rule = _THREE_PART
     _example = "main.docs.handbook_index"
     _mlflow_class = "DatabricksVectorSearchIndex"
+    resource_type = "vector_search_index"
 
 
 @dataclass(frozen=True, repr=False)
@@ -110,6 +113,7 @@ class ServingEndpoint(ResourceDeclaration):
     _id_rule = _ONE_PART
     _example = "databricks-meta-llama-3-3-70b-instruct"
     _mlflow_class = "DatabricksServingEndpoint"
+    resource_type = "serving_endpoint"
 
 
 @dataclass(frozen=True, repr=False)
@@ -119,6 +123,7 @@ class GenieSpace(ResourceDeclaration):
     _id_rule = _ONE_PART
     _example = "01ef0123456789abcdef0123456789ab"
     _mlflow_class = "DatabricksGenieSpace"
+    resource_type = "genie_space"
 
 
 @dataclass(frozen=True, repr=False)
@@ -128,6 +133,7 @@ class SqlWarehouse(ResourceDeclaration):
     _id_rule = _ONE_PART
     _example = "abcdef1234567890"
     _mlflow_class = "DatabricksSQLWarehouse"
+    resource_type = "sql_warehouse"
 
 
 @dataclass(frozen=True, repr=False)
@@ -137,6 +143,7 @@ class UCConnection(ResourceDeclaration):
     _id_rule = _ONE_PART
     _example = "github_api"
     _mlflow_class = "DatabricksUCConnection"
+    resource_type = "uc_connection"
 
 
 @dataclass(frozen=True, repr=False)
@@ -146,6 +153,7 @@ class UCTable(ResourceDeclaration):
     _id_rule = _THREE_PART
     _example = "main.sales.orders"
     _mlflow_class = "DatabricksTable"
+    resource_type = "table"
 
 
 @dataclass(frozen=True, repr=False)
@@ -155,6 +163,7 @@ class UCFunction(ResourceDeclaration):
     _id_rule = _THREE_PART
     _example = "main.tools.lookup_order"
     _mlflow_class = "DatabricksFunction"
+    resource_type = "function"
 
 
 _OBO_DOCS = "Databricks OBO docs, API-scope table (shared/REFERENCE.md 'API scopes')"
@@ -193,6 +202,11 @@ RESOURCE_SCOPES: dict[type[ResourceDeclaration], dict[str, str]] = {
     UCTable: {"sql.statement-execution": _VIA_SQL, "sql.warehouses": _VIA_SQL},
     UCFunction: {"sql.statement-execution": _VIA_SQL, "sql.warehouses": _VIA_SQL},
 }
+
+
+def declaration_class(resource_type: str) -> type[ResourceDeclaration] | None:
+    """The declaration class of an MLmodel resource type (``"vector_search_index"``), if obo_auth has one."""
+    return next((cls for cls in RESOURCE_SCOPES if cls.resource_type == resource_type), None)
 
 
 def check_declarations(resources: Iterable[object]) -> None:
