@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from obo_auth.cli.check import check
 from obo_auth.cli.demo import demo
 from obo_auth.cli.serve import serve
 from obo_auth.cli.workspace import workspace
@@ -18,3 +19,4 @@ def cli() -> None:
 cli.add_command(workspace)
 cli.add_command(serve)
 cli.add_command(demo)
+cli.add_command(check)

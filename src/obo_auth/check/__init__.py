@@ -1,0 +1,87 @@
+"""``obo-auth check``: a static check for the mistakes that leak one user's data to another in an
+on-behalf-of-user agent (Model Serving ``ChatAgent`` / ``ResponsesAgent``, Databricks Apps).
+
+It reads the code with :mod:`ast` and never imports or runs it. Each finding names the file,
+line and column, a rule id, what is wrong and the fix; the rules are in :mod:`obo_auth.check.rules`
+(and :data:`RULES`). A trailing ``# obo-auth: ignore[rule-id, ...]`` comment (or a bare
+``# obo-auth: ignore``) suppresses findings on its line.
+
+Only the standard library and obo_auth's light modules are imported here: neither databricks-sdk
+nor mlflow.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from obo_auth.check.analyzer import Analyzer, Candidate
+from obo_auth.check.errors import CheckError
+from obo_auth.check.files import python_files, read_source
+from obo_auth.check.rules import BY_ID, PRECEDENCE, RULES
+from obo_auth.check.suppress import is_suppressed, suppressions
+
+__all__ = ["RULES", "CheckError", "Finding", "check_paths", "check_source", "python_files"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    path: str
+    line: int
+    column: int  # 1-based, in characters
+    message: str  # what is wrong
+    fix: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def check_source(source: str, filename: str = "<string>") -> list[Finding]:
+    """The findings in one module's source, sorted by line; :class:`CheckError` if it is not valid Python."""
+    source = source.replace("\r\n", "\n").replace("\r", "\n")  # the line numbers ast and tokenize agree on
+    version = f"Python {sys.version_info.major}.{sys.version_info.minor}"
+    try:
+        tree = ast.parse(source, filename)
+    except SyntaxError as error:
+        where = f"{filename}:{error.lineno}" if error.lineno else filename
+        raise CheckError(f"{where}: not valid {version} ({error.msg}); fix the syntax error there and check again") from None
+    except ValueError as error:  # a lone surrogate, which no file can hold
+        raise CheckError(f"{filename}: not valid {version} source ({error}); save it as UTF-8 text") from None
+    except (RecursionError, MemoryError):
+        raise CheckError(f"{filename}: nested too deeply for {version} to parse; split the deepest expression") from None
+    try:
+        candidates = Analyzer(tree).run()
+    except RecursionError:
+        raise CheckError(f"{filename}: an expression is nested too deeply to check; split it") from None
+    return _findings(candidates, source, filename)
+
+
+def check_paths(paths: Iterable[str | os.PathLike]) -> list[Finding]:
+    """The findings in the files and directories ``paths`` (see :func:`python_files`), sorted by path and line."""
+    findings = [finding for path in python_files(paths) for finding in check_source(read_source(path), path)]
+    return sorted(findings, key=lambda f: (f.path, f.line, f.column, f.rule))
+
+
+def _findings(candidates: list[Candidate], source: str, filename: str) -> list[Finding]:
+    """One finding per line (the most specific rule's), less those suppressed on their line."""
+    lines = source.split("\n")
+    suppressed = suppressions(source)
+    best: dict[int, Candidate] = {}
+    for candidate in candidates:
+        line = candidate.node.lineno
+        if is_suppressed(candidate.rule, line, suppressed):
+            continue
+        kept = best.get(line)
+        if kept is None or (PRECEDENCE[candidate.rule], candidate.node.col_offset) < (PRECEDENCE[kept.rule], kept.node.col_offset):
+            best[line] = candidate
+    findings = []
+    for line, candidate in sorted(best.items()):
+        rule = BY_ID[candidate.rule]
+        # col_offset counts UTF-8 bytes; editors count characters.
+        column = len(lines[line - 1].encode()[: candidate.node.col_offset].decode(errors="replace")) + 1
+        findings.append(Finding(rule.id, filename, line, column, rule.message.format(**candidate.fields), rule.fix))
+    return findings
