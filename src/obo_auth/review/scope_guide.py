@@ -1,0 +1,142 @@
+"""What each API scope lets an agent do as its user, in plain words, and the risks the
+platform documents for it. A reviewer reads these; an end user reads the summary built
+from them. Scopes are the Model Serving allowlist (obo_auth.scopes); short umbrella names
+read as the dotted scopes they cover.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Risk:
+    id: str
+    severity: str  # "high": can reach beyond the user's own rights or change data; "medium": worth a decision
+    text: str
+
+
+@dataclass(frozen=True)
+class ScopeGuide:
+    allows: str  # what a token holding it may do, as the user
+    does_not: str  # where its reach ends
+    risks: tuple[Risk, ...] = ()
+
+
+_ENDPOINT_RIGHTS = Risk(
+    "endpoint-own-rights",
+    "high",
+    "The agent can call any serving endpoint the user may query. An endpoint can hold rights of its own (another agent "
+    "with resources it reaches as itself, or an external model's credential), so a call through it can return data the "
+    "user could not read directly (Databricks OBO docs). Declare each endpoint the agent calls and review what those "
+    "endpoints reach as themselves.",
+)
+_SQL_WRITES = Risk(
+    "write-capable",
+    "high",
+    "SQL statements can change data, not only read it: INSERT, UPDATE, DELETE, MERGE, DROP run wherever the user holds "
+    "MODIFY or ownership. An agent that builds SQL from a conversation can be led to write as the user; prefer read-only "
+    "tools (Genie, UC functions) or validate statements.",
+)
+_WORKSPACE_WRITES = Risk(
+    "write-capable",
+    "high",
+    "The Workspace API reads and writes notebooks and files as the user, including deleting them.",
+)
+_UC_WRITES = Risk(
+    "write-capable",
+    "high",
+    "Unity Catalog APIs can create, alter and drop catalog objects and change grants the user owns, not only read them.",
+)
+_CONNECTION_CREDENTIAL = Risk(
+    "connection-credential",
+    "medium",
+    "Calls leave Databricks with the connection's credential. Unless the connection holds per-user credentials, every "
+    "user reaches the external service as the same identity, and that service cannot tell users apart.",
+)
+_APP_RIGHTS = Risk(
+    "app-own-rights",
+    "high",
+    "The agent can call Databricks Apps as the user. An App runs with its own service principal, whose rights can be "
+    "broader than the user's.",
+)
+_EXTERNAL_MCP = Risk(
+    "connection-credential",
+    "medium",
+    "External MCP servers are reached through UC connections, with the connection's credential.",
+)
+
+_SERVING = ScopeGuide(
+    "query Model Serving endpoints the user has CAN_QUERY on (models, agents, external models), and read endpoint metadata",
+    "create, change or delete endpoints",
+    (_ENDPOINT_RIGHTS,),
+)
+_INDEXES = ScopeGuide(
+    "query and read vector search indexes the user has SELECT on; Unity Catalog row filters apply to the user",
+    "write to indexes or read indexes the user cannot",
+)
+_ENDPOINTS = ScopeGuide("read vector search endpoint metadata (name, state)", "read index contents or change endpoints")
+_WAREHOUSES = ScopeGuide("list and read SQL warehouses the user can use", "run statements (that is sql.statement-execution)")
+_STATEMENTS = ScopeGuide(
+    "run SQL statements on warehouses the user can use, on the tables and functions the user has rights on",
+    "bypass Unity Catalog grants, row filters or column masks",
+    (_SQL_WRITES,),
+)
+_GENIE = ScopeGuide(
+    "ask Genie spaces the user can run questions; Genie runs read-only SQL on the space's tables as the user",
+    "reach tables outside the user's grants",
+)
+
+GUIDES: dict[str, ScopeGuide] = {
+    "serving.serving-endpoints": _SERVING,
+    "model-serving": _SERVING,
+    "vectorsearch.vector-search-indexes": _INDEXES,
+    "vectorsearch.vector-search-endpoints": _ENDPOINTS,
+    "vector-search": ScopeGuide(f"{_INDEXES.allows}; and {_ENDPOINTS.allows}", _INDEXES.does_not),
+    "sql.warehouses": _WAREHOUSES,
+    "sql.statement-execution": _STATEMENTS,
+    "sql": ScopeGuide(f"{_WAREHOUSES.allows}; and {_STATEMENTS.allows}", _STATEMENTS.does_not, (_SQL_WRITES,)),
+    "dashboards.genie": _GENIE,
+    "genie": _GENIE,
+    "catalog.connections": ScopeGuide(
+        "call external services through Unity Catalog connections the user has USE CONNECTION on",
+        "read the connection's stored credential",
+        (_CONNECTION_CREDENTIAL,),
+    ),
+    "unity-catalog": ScopeGuide(
+        "use Unity Catalog APIs as the user: list and read catalogs, schemas, tables and functions the user can see",
+        "see objects the user has no privilege on",
+        (_UC_WRITES,),
+    ),
+    "iam.current-user:read": ScopeGuide(
+        "read the user's own identity (user name, display name, email, groups); in every on-behalf-of-user token",
+        "read other users",
+    ),
+    "iam.access-control:read": ScopeGuide(
+        "read users, groups and permissions visible to the user; in every on-behalf-of-user token", "change them"
+    ),
+    "apps.apps": ScopeGuide("call Databricks Apps the user can use", "create or change Apps", (_APP_RIGHTS,)),
+    "apps": ScopeGuide("call Databricks Apps the user can use", "create or change Apps", (_APP_RIGHTS,)),
+    "workspace.workspace": ScopeGuide(
+        "read and write workspace objects (notebooks, files, folders) the user can", "reach other users' private folders",
+        (_WORKSPACE_WRITES,),
+    ),
+    "ai-gateway": ScopeGuide("call AI Gateway routes as the user (usage is tracked to the user)", "change gateway configuration"),
+    "mcp.genie": ScopeGuide("use Databricks-managed MCP servers for Genie spaces as the user", "reach spaces the user cannot"),
+    "mcp.functions": ScopeGuide(
+        "call Unity Catalog functions through the managed MCP server, with the user's EXECUTE rights",
+        "run functions the user cannot",
+    ),
+    "mcp.vectorsearch": ScopeGuide(
+        "query vector search indexes through the managed MCP server, as the user", "reach indexes the user cannot"
+    ),
+    "mcp.sql": ScopeGuide(
+        "run SQL through the managed MCP server, as the user", "bypass Unity Catalog grants", (_SQL_WRITES,)
+    ),
+    "mcp.external": ScopeGuide(
+        "use external MCP servers through Unity Catalog connections the user can use", "read the stored credential",
+        (_EXTERNAL_MCP,),
+    ),
+}
+
+UNKNOWN = ScopeGuide("nothing: Model Serving refuses this scope when the model is deployed", "anything")
