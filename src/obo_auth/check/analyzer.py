@@ -27,6 +27,8 @@ _NO_REQUEST = {
 # Contexts that run once for every request to come: whatever user-scoped value they build is shared.
 _BUILT_ONCE = {MODULE: "user-client-module-level", CLASS: "user-client-class-attribute", INIT: "user-client-in-init"}
 _KEPT = {"self": "user-client-on-self", "class": "user-client-class-attribute", "global": "user-client-global", "cached": "user-client-cached"}
+# What _identity_use calls the ways of reading the serving runtime's process-wide token.
+_SLOT_READS = frozenset({"ModelServingUserCredentials", "the serving runtime's invoker token"})
 # Methods that put a value into the container they are called on.
 _MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "__setitem__"})
 
@@ -99,6 +101,8 @@ class Analyzer:
             self._undecorated_predict(function)
         else:
             kind = FUNCTION
+            if any(library.is_obo_decorator(d) for d in decorators):
+                self._slot_reads(function)
         names = [arg.arg for arg, _ in parameters(function.args)]
         self_name, self_is_class = outer.self_name, outer.self_is_class  # a closure stores on its method's self
         if is_method and "staticmethod" not in decorators and function.args.posonlyargs + function.args.args:
@@ -205,6 +209,14 @@ class Analyzer:
         if uses:
             (line, _), use = uses[0]
             self._add("predict-not-decorated", function, name=function.name, use=use, use_line=line)
+
+    def _slot_reads(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """Inside a decorated call, the runtime's shared slot bypasses the identity obo_auth pinned."""
+        for stmt in function.body:
+            for node in ast.walk(stmt):
+                use = self._identity_use(node)
+                if use in _SLOT_READS:
+                    self._add("slot-read-in-request", node, name=function.name, use=use)
 
     def _identity_use(self, node: ast.AST) -> str | None:
         """What ``node`` is, if it reaches for the end user's identity directly."""

@@ -20,6 +20,7 @@ built from it, are request-bound by design and are not user-scoped in this sense
 | user-client-module-level | a user-scoped value built at module level (not in a Streamlit script, whose module level runs per session) |
 | kept-unsafe-tool | an MCP server, OAuth provider or Lakebase pool (obo_auth.keep_unsafe.KEPT_UNSAFE) built from obo_auth's user client and kept |
 | predict-not-decorated | predict / predict_stream uses the end user's identity but is not decorated with @obo_auth.on_behalf_of_user |
+| slot-read-in-request | a decorated call reaches for the serving runtime's process-wide token (ModelServingUserCredentials, the invoker slot) instead of its pinned user client |
 """
 
 from __future__ import annotations
@@ -106,6 +107,13 @@ _RULES = (
         "{name} uses the end user's identity ({use}, line {use_line}) but is not decorated with "
         "@obo_auth.on_behalf_of_user: concurrent requests can act as each other",
         "decorate it with @obo_auth.on_behalf_of_user and build user clients from obo_auth.current_request().user_client",
+    ),
+    Rule(
+        "slot-read-in-request",
+        "A decorated call reaches for the serving runtime's process-wide token instead of its request's pinned user client.",
+        "{use} inside @obo_auth.on_behalf_of_user {name}: it re-reads the serving runtime's process-wide token slot, "
+        "which a concurrent request overwrites, so this request can act as another user",
+        "use obo_auth.current_request().user_client, which is pinned to this request's user",
     ),
 )
 
