@@ -1,2 +1,12 @@
-"""Testing agents as several users against the local workspace: the audit as a queryable
-object (audit.py), asking a served agent as a user (asking.py), and the pytest plugin."""
+"""Testing agents as several users against the local workspace.
+
+- plugin.py: the pytest plugin (fixtures ``obo_workspace`` and ``obo``, marker ``obo_seed``);
+- harness.py: ``Obo``, what the ``obo`` fixture gives a test;
+- isolation.py: ``check_isolation``, the same questions as several users at once;
+  findings.py: what it finds (calls outside their request, answers that differ);
+- inprocess.py / served.py: asking an agent object, or a served model, as a user;
+- session.py / store.py: what a test session shares (workspaces, served models, MLflow store);
+- audit.py: the audit as a queryable object; asking.py: asking a served agent over HTTP.
+
+Nothing is imported here: the plugin is loaded by every pytest run where obo_auth is installed.
+"""

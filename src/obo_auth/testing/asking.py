@@ -72,6 +72,13 @@ def answer_text(body: Any) -> str:
     return "".join(parts)
 
 
+def custom_outputs(body: Any) -> Any:
+    """The ``custom_outputs`` of a response, or of the last stream event that carries them."""
+    if isinstance(body, list):
+        return next((e["custom_outputs"] for e in reversed(body) if isinstance(e, dict) and e.get("custom_outputs") is not None), None)
+    return body.get("custom_outputs") if isinstance(body, dict) else None
+
+
 def streamed_text(events: list[Any]) -> str:
     """The text of a stream: ChatAgent chunk deltas, or ResponsesAgent ``output_text.delta`` events."""
     text, done = [], []

@@ -116,6 +116,7 @@ class AuditView(Sequence[AuditCall]):
     def assert_all_as(self, user: str, *, actor: str | None = None) -> None:
         """AssertionError listing every call that did not run as ``user`` (via ``actor``, if given),
         and when there were no calls at all: a check that nothing ran proves nothing."""
+        __tracebackhide__ = True  # pytest shows the failing test's line, not this one
         if not self._calls:
             raise AssertionError(f"no calls were audited, so none can be shown to run as {user}")
         wrong = [c for c in self._calls if not c.ran_as(user) or (actor is not None and actor not in principal_names(c.actor))]
