@@ -8,6 +8,7 @@ declaration forgotten.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import os
@@ -17,14 +18,16 @@ import sys
 from pathlib import Path
 
 import mlflow
+import markdown_it
 import pytest
 import yaml
 from click.testing import CliRunner
 
 import obo_auth
 from obo_auth.cli.main import cli
+from obo_auth.mlmodel import quiet_downloads
 from obo_auth.review import SCHEMA, ReviewError, review
-from obo_auth.review.drift import Questions, QuestionsError
+from obo_auth.review.drift import Drift, Questions, QuestionsError
 from obo_auth.review.render import render
 
 UNSAFE_AGENTS = Path(__file__).resolve().parent / "fixtures" / "check" / "unsafe_agents"
@@ -33,10 +36,15 @@ QUESTIONS = {
     "questions": ["How many vacation days do I get?", {"ask": "How does parental leave pay work?", "as": "alice"}],
 }
 EXAMPLE_SUMMARY = (
-    "This agent can, as you: search the vector search index main.docs.handbook_index. It can read your user name and email. "
-    "Whatever it does as you is limited to what your own Unity Catalog and workspace permissions allow. It also uses, as "
-    "itself and the same for everyone: serving endpoint chat-model."
+    "This agent can, as you: query any model serving endpoint you can query, including other agents and external models, "
+    "which may act with rights of their own (used for: vector search index main.docs.handbook_index); see vector search "
+    "endpoint details (used for: vector search index main.docs.handbook_index); search any vector search index you can "
+    "read (used for: vector search index main.docs.handbook_index). Like every agent acting for you, it can also read your "
+    "user name, email and groups, and the users, groups and permissions visible to you. Whatever it does as you is limited "
+    "to what your own Unity Catalog and workspace permissions allow. It also uses, as itself and the same for everyone: "
+    "serving endpoint chat-model."
 )
+AGENTS = Path(__file__).resolve().parent / "agents"
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +65,12 @@ def models(tmp_path_factory, own_mlflow_store, handbook_example):
 def edited(models, tmp_path):
     """``edited(change)``: a copy of the example model's directory with its MLmodel passed through ``change``."""
 
+    made = itertools.count()
+
     def make(change) -> str:
-        source = mlflow.artifacts.download_artifacts(artifact_uri=models["example"], dst_path=str(tmp_path / "download"))
-        target = tmp_path / "model"
-        shutil.copytree(source, target)
+        target = tmp_path / f"model{next(made)}"
+        with quiet_downloads():
+            mlflow.artifacts.download_artifacts(artifact_uri=models["example"], dst_path=str(target))
         mlmodel = yaml.safe_load((target / "MLmodel").read_text())
         change(mlmodel)
         (target / "MLmodel").write_text(yaml.safe_dump(mlmodel))
@@ -97,8 +107,8 @@ def test_the_three_formats_show_the_same_review(models):
         for scope in ("serving.serving-endpoints", "vectorsearch.vector-search-indexes"):
             assert scope in text
         assert "chat-model" in text and "endpoint-own-rights" not in text  # risks are explained, not named by id
-        assert "This agent can, as you: search the vector search index main.docs.handbook_index." in text
-    assert "| `vectorsearch.vector-search-indexes` |" in markdown
+        assert "search any vector search index you can read" in text
+    assert "| vectorsearch.vector-search-indexes |" in markdown
     assert "### End-user summary" in markdown
 
 
@@ -127,7 +137,8 @@ def test_scopes_no_declaration_explains_and_scopes_the_platform_refuses_are_call
     assert callouts == {("unexplained-scope", "sql.statement-execution"), ("unknown-scope", "'sql.warehouse'")}
     risks = {r["id"] for use in result["scopes"] for r in use["risks"]}
     assert "write-capable" in risks  # SQL statements can change data
-    assert "run SQL statements on warehouses" in result["end_user_summary"]
+    assert "including statements that change or delete data" in result["end_user_summary"]
+    assert "sql.warehouse" not in result["end_user_summary"]  # a scope the platform refuses grants nothing
 
 
 def test_a_declared_resource_whose_scopes_the_policy_lacks_is_called_out(edited):
@@ -148,10 +159,15 @@ def test_a_model_without_code_files_says_its_code_was_not_checked(edited):
         shutil.rmtree(Path(path) / "code")
         return path
 
-    result = review(and_no_code_dir(edited(pickled))).to_dict()
+    without_code = review(and_no_code_dir(edited(pickled))).to_dict()
+    with_code_paths = review(edited(pickled)).to_dict()
 
-    assert result["code"] == {"checked": None, "findings": []}
-    assert [c["id"] for c in result["callouts"]] == ["code-not-checked"]
+    assert without_code["code"] == {"checked": None, "findings": []}
+    assert [c["id"] for c in without_code["callouts"]] == ["code-not-checked"]
+    # A pickled agent's own class is in no file, whatever its code_paths hold: still called out.
+    assert with_code_paths["code"]["checked"] == ["code/handbook_logic.py"]
+    (callout,) = with_code_paths["callouts"]
+    assert callout["id"] == "code-not-checked" and "only its 1 code_paths file(s) were checked" in callout["text"]
 
 
 def test_an_unsafe_agents_code_findings_are_in_its_review_with_their_place_in_the_model(edited):
@@ -168,16 +184,81 @@ def test_an_unsafe_agents_code_findings_are_in_its_review_with_their_place_in_th
     assert "user-client-on-self" in render(reviewed, "markdown")
 
 
-def test_names_from_a_hostile_mlmodel_reach_no_terminal_as_control_sequences_and_break_no_table(edited):
+def test_names_from_a_hostile_mlmodel_reach_no_terminal_as_control_sequences_and_break_no_markdown(edited):
+    hostile_name = "chat\x1b[31m|model` [**Approved**](https://evil.example) ![](https://evil.example/px.png) <img src=x> www.evil.example"
+
     def hostile(mlmodel):
-        mlmodel["metadata"]["obo_auth"]["resources"][1]["name"] = "chat\x1b[31m|model`"
+        mlmodel["metadata"]["obo_auth"]["resources"][1]["name"] = hostile_name
 
     reviewed = review(edited(hostile)).to_dict()
 
     terminal, markdown = render(reviewed, "terminal"), render(reviewed, "markdown")
     assert "\x1b" not in terminal and "\x1b" not in markdown
     assert "chat\\x1b[31m|model`" in terminal
-    assert "chat\\\\x1b[31m\\|model\\`" in markdown
+    rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(markdown)
+    assert "<a " not in rendered and "<img" not in rendered and "<strong>Approved" not in rendered
+    assert "[**Approved**](https:/" in rendered  # shown as text
+    assert "https://evil" not in markdown and "www.evil" not in markdown  # no bare URL for GitHub to link
+
+
+def test_a_resource_reached_both_ways_is_listed_both_ways_and_the_system_policy_is_always_the_agents(edited):
+    def both(mlmodel):
+        mlmodel["metadata"]["obo_auth"]["resources"].append(
+            {"type": "vector_search_index", "name": "main.docs.handbook_index", "on_behalf_of_user": False}
+        )
+        system = mlmodel["auth_policy"]["system_auth_policy"]["resources"]["databricks"]
+        system["genie_space"] = [{"name": "space1", "on_behalf_of_user": True}]
+
+    reviewed = review(edited(both)).to_dict()
+
+    as_agent = {(r["type"], r["name"]) for r in reviewed["as_agent"]}
+    assert ("vector_search_index", "main.docs.handbook_index") in as_agent
+    assert ("genie_space", "space1") in as_agent
+    assert ("vector_search_index", "main.docs.handbook_index") in {(r["type"], r["name"]) for r in reviewed["as_user"]}
+    assert "itself and the same for everyone: serving endpoint chat-model; vector search index main.docs.handbook_index" in (
+        reviewed["end_user_summary"]
+    )
+
+
+def test_a_declared_app_explains_the_apps_scope(edited):
+    def app(mlmodel):
+        mlmodel["auth_policy"]["user_auth_policy"]["api_scopes"].append("apps.apps")
+        mlmodel["metadata"]["obo_auth"]["resources"].append({"type": "app", "name": "hr-app", "on_behalf_of_user": True})
+
+    reviewed = review(edited(app)).to_dict()
+
+    assert reviewed["callouts"] == []
+    assert {u["scope"]: u["resources"] for u in reviewed["scopes"]}["apps.apps"] == ["Databricks App hr-app"]
+
+
+def test_review_reads_no_file_the_mlmodel_points_outside_the_model(edited, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "resources.yaml").write_text("api_version: s3cr3t-value-from-outside\n")
+    (outside / "their_project.py").write_text("from databricks.sdk.credentials_provider import ModelServingUserCredentials\nC = ModelServingUserCredentials()\n")
+
+    def points_out(mlmodel):
+        mlmodel["resources"] = str(outside / "resources.yaml")
+
+    result = CliRunner().invoke(cli, ["review", edited(points_out)])
+    assert result.exit_code == 2
+    assert "its resources names another file" in result.stderr and "s3cr3t" not in result.stderr
+
+    model = Path(edited(lambda mlmodel: None))
+    (model / "code" / "linked.py").symlink_to(outside / "their_project.py")
+    os.mkfifo(model / "code" / "pipe.py")  # read, it would block the review forever
+    reviewed = review(str(model)).to_dict()
+    assert reviewed["code"] == {"checked": ["chat_agent.py", "code/handbook_logic.py"], "findings": []}
+
+
+def test_code_is_read_where_the_mlmodel_says_mlflow_loads_it_from(edited, tmp_path):
+    def moved(mlmodel):
+        mlmodel["flavors"]["python_function"]["code"] = "src"
+
+    model = Path(edited(moved))
+    (model / "code").rename(model / "src")
+
+    assert review(str(model)).to_dict()["code"]["checked"] == ["chat_agent.py", "src/handbook_logic.py"]
 
 
 def test_scope_drift_of_the_example_names_what_each_question_and_user_exercised(models):
@@ -195,8 +276,12 @@ def test_scope_drift_of_the_example_names_what_each_question_and_user_exercised(
     assert all(e["call"].endswith(("allow 200", "deny 403")) for calls in drift["used"].values() for e in calls)
     # Declared for the index by obo_auth's table, but the released tools never call the endpoints API.
     assert drift["declared_but_never_used"] == ["vectorsearch.vector-search-endpoints"]
-    assert drift["used_but_not_declared"] == {}
-    assert [(a["user"], a["status"]) for a in drift["asked"]] == [("alice", 200), ("bob", 200), ("carol", 200), ("alice", 200)]
+    assert drift["used_but_not_declared"] == {} and drift["unverified"] == []
+    # Each question answered whole, then streamed (the example streams).
+    assert [(a["user"], a["stream"], a["status"]) for a in drift["asked"]] == [
+        (user, stream, 200) for user in ("alice", "bob", "carol", "alice") for stream in (False, True)
+    ]
+    assert drift["passed"] is True
 
 
 def test_a_forgotten_declaration_is_used_but_not_declared_and_fails_the_cli(models, tmp_path):
@@ -212,6 +297,40 @@ def test_a_forgotten_declaration_is_used_but_not_declared_and_fails_the_cli(mode
     assert needed == "vectorsearch.vector-search-indexes"
     assert {e["user"] for e in drift["used_but_not_declared"][needed]} == {"alice", "carol"}
     assert all(e["call"].endswith("deny 403") for e in drift["used_but_not_declared"][needed])
+    assert drift["passed"] is False
+
+
+@pytest.fixture(scope="module")
+def test_agents(models):
+    """Two small agents from tests/agents, logged: one calling an API the local workspace does not
+    serve, one whose stream fails after its first chunk."""
+    declared = [obo_auth.ServingEndpoint("chat-model")]
+    return {
+        name: obo_auth.log_model(str(AGENTS / f"{name}.py"), resources=declared, pip_requirements=["mlflow"]).model_uri
+        for name in ("unknown_api_agent", "failing_stream_agent")
+    }
+
+
+def test_calls_to_apis_the_local_workspace_does_not_serve_are_unverified_and_fail_the_run(test_agents):
+    drift = review(test_agents["unknown_api_agent"], run={"users": ["alice"], "questions": ["who am i?"]}).drift
+
+    assert [e["call"] for e in drift["unverified"]] == ["GET /api/2.0/no-such-report-service -> deny 404"]
+    assert drift["used_but_not_declared"] == {} and drift["passed"] is False
+    assert "UNVERIFIED" in render({**review(test_agents["unknown_api_agent"]).to_dict(), "drift": drift}, "terminal")
+
+
+def test_a_question_the_agent_cannot_answer_fails_the_run_and_a_failed_stream_is_reported(test_agents):
+    answered = review(test_agents["failing_stream_agent"], run={"users": ["carol"], "questions": ["hi"]}).drift
+
+    assert [(a["stream"], a["status"]) for a in answered["asked"]] == [(False, 200), (True, 500)]
+    assert answered["passed"] is True  # answered whole; mlflow marks every ChatAgent streamable, streaming or not
+    assert "carol asking 'hi' (streamed): HTTP 500" in render({**review(test_agents["failing_stream_agent"]).to_dict(), "drift": answered}, "terminal")
+
+
+def test_a_question_not_answered_whole_fails_the_run():
+    asked = {"question": "hi", "user": "alice", "stream": False, "status": 500, "calls": 0}
+    assert Drift(["serving.serving-endpoints"], asked=[asked]).passed is False
+    assert Drift(["serving.serving-endpoints"], asked=[{**asked, "status": 200}]).passed is True
 
 
 @pytest.mark.parametrize(
@@ -282,7 +401,7 @@ def test_the_command_prints_the_report_alone_on_stdout(models):
     done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("## Security review: `models:/handbook/1`")
+    assert done.stdout.startswith("## Security review: models:/handbook/1")
     assert "Downloading artifacts" not in done.stdout + done.stderr
 
 
@@ -292,3 +411,49 @@ def test_the_readme_documents_every_field_of_the_json_schema(models):
     documented = {name for row in table.splitlines() if row.startswith("| `") for name in re.findall(r"`(\w+)(?:\[\])?`", row.split("|")[1])}
 
     assert documented == set(review(models["example"]).to_dict())
+
+
+@pytest.mark.parametrize(
+    ("mlmodel", "message"),
+    [
+        ("a: " + "[" * 3000 + "]" * 3000, "is nested too deeply"),
+        ("flavors: [1]\n", "is not an agent"),
+        ("- just\n- a list\n", "it is a list, not a mapping"),
+        ("flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\nresources: 7\n", "resources is a number, not a mapping"),
+        (b"\xff\xfe not text", "it is not UTF-8 text"),
+    ],
+)
+def test_an_mlmodel_that_is_not_one_is_refused_in_one_line(tmp_path, mlmodel, message):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "MLmodel").write_bytes(mlmodel if isinstance(mlmodel, bytes) else mlmodel.encode())
+
+    result = CliRunner().invoke(cli, ["review", str(model)])
+
+    assert result.exit_code == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_an_error_line_shows_control_characters_escaped(tmp_path):
+    model = tmp_path / "x\x1b[2J\u202e"
+
+    result = CliRunner().invoke(cli, ["review", str(model)])
+
+    assert result.exit_code == 2
+    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr and "x\\x1b[2J\\u202e" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("questions:\n- " + "[" * 3000 + "]" * 3000 + "\n", "cannot be read: RecursionError"), ("users: " + "9" * 5000, "cannot be read: ValueError")],
+)
+def test_a_questions_file_that_cannot_be_read_is_one_line(tmp_path, content, message):
+    questions = tmp_path / "questions.yaml"
+    questions.write_text(content)
+    with pytest.raises(QuestionsError, match=message):
+        Questions.load(questions)
+
+
+def test_a_questions_path_that_is_not_a_file_is_refused_without_reading_it():
+    with pytest.raises(QuestionsError, match="no questions file at /dev/zero"):
+        Questions.load("/dev/zero")

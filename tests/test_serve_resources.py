@@ -211,9 +211,9 @@ def test_any_mlmodel_gives_resources_or_one_line(metadata, auth_policy, resource
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("- flavors\n- python_function\n", "the model's MLmodel of {uri} is malformed: mlflow cannot read it (TypeError: "),  # a list
+        ("- flavors\n- python_function\n", "the model's MLmodel of {uri} is malformed: it is a list, not a mapping"),
         ("flavors: [unclosed\n", "the model's MLmodel of {uri} is malformed: it is not YAML ("),
-        ("just a string\n", "the model's MLmodel of {uri} is malformed: mlflow cannot read it (AttributeError: "),
+        ("just a string\n", "the model's MLmodel of {uri} is malformed: it is the string 'just a string', not a mapping"),
         ("signature: {inputs: 7}\n", "the model's MLmodel of {uri} is malformed: mlflow cannot read it ("),
     ],
 )
@@ -224,9 +224,10 @@ def test_an_mlmodel_that_is_not_a_mapping_is_one_line(tmp_path, text, expected):
     assert str(refused.value).startswith(expected.format(uri=tmp_path)) and str(refused.value).isprintable()
 
 
-def test_an_mlmodel_naming_a_resources_file_that_is_not_there_is_one_line(tmp_path):
-    (tmp_path / "MLmodel").write_text("flavors: {}\nresources: /nonexistent/resources.yaml\n")  # mlflow reads such a path
-    with pytest.raises(ServingFailed, match=r"^cannot read the MLmodel of .* or a file it names: No such file or directory: '/nonexistent/resources\.yaml'$"):
+def test_an_mlmodel_naming_a_resources_file_is_refused_without_reading_it(tmp_path):
+    # mlflow would read such a path, anywhere on the machine; a model's resources belong in its MLmodel.
+    (tmp_path / "MLmodel").write_text("flavors: {}\nresources: /etc/passwd\n")
+    with pytest.raises(ServingFailed, match=r"^the model's MLmodel of .* is malformed: its resources names another file; "):
         read_model(str(tmp_path), "sqlite:///unused.db")
 
 

@@ -8,6 +8,9 @@ write is a :class:`ModelUnreadable` naming the field, never a traceback.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,25 +53,81 @@ def model_not_found(model_uri: str, store: str) -> ModelUnreadable:
     return ModelUnreadable(f"no model at {model_uri} (no MLmodel file there): pass a models:/ URI, or the directory of a saved model")
 
 
+_MLMODEL = "MLmodel"
+_MLMODEL_MAX_BYTES = 16 * 1024 * 1024  # an MLmodel is a few kilobytes; a bigger "MLmodel" is not one
+
+
 def read_model(model_uri: str, store: str) -> Any:
     """The model's MLmodel (``mlflow.models.Model``), or ModelUnreadable naming where it was
-    looked for, or saying in one line why it could not be read."""
+    looked for, or saying in one line why it could not be read.
+
+    The file is parsed here rather than by ``Model.load``: mlflow reads a ``resources`` that is
+    a string as the path of another file, anywhere on the machine, and an MLmodel is a file
+    anyone may edit. Only the MLmodel's own content is read.
+    """
     import yaml
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
 
     try:
-        return Model.load(model_uri)
+        path = _mlmodel_file(model_uri, store)
+        if path.stat().st_size > _MLMODEL_MAX_BYTES:
+            raise _malformed(f"it is over {_MLMODEL_MAX_BYTES // (1024 * 1024)} MB", model_uri)
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(content, dict):
+            raise _malformed(f"it is {_kind_of(content)}, not a mapping", model_uri)
+        if isinstance(content.get("resources"), str):
+            raise _malformed("its resources names another file; a model's resources belong in its MLmodel", model_uri)
+        return Model.from_dict(content)
     except MlflowException as error:
         if error.error_code == "RESOURCE_DOES_NOT_EXIST":
             raise model_not_found(model_uri, store) from None
         raise ModelUnreadable(f"cannot read the MLmodel of {model_uri} (MLflow store {store}): {one_line(error.message)}") from None
     except yaml.YAMLError as error:
         raise _malformed(f"it is not YAML ({one_line(str(error))})", model_uri) from None
-    except OSError as error:  # mlflow also reads a file whose path is the MLmodel's ``resources``
-        raise ModelUnreadable(f"cannot read the MLmodel of {model_uri} or a file it names: {one_line(str(error))}") from None
+    except UnicodeDecodeError:
+        raise _malformed("it is not UTF-8 text", model_uri) from None
+    except OSError as error:
+        raise ModelUnreadable(f"cannot read the MLmodel of {model_uri}: {one_line(str(error))}") from None
+    except RecursionError:
+        raise _malformed("it is nested too deeply", model_uri) from None
     except (AttributeError, TypeError, ValueError, KeyError) as error:  # Model.from_dict given what is not an MLmodel mapping
         raise _malformed(f"mlflow cannot read it ({type(error).__name__}: {one_line(str(error))})", model_uri) from None
+
+
+def _mlmodel_file(model_uri: str, store: str) -> Path:
+    """The MLmodel file of ``model_uri``: in the model's directory, or downloaded alone from the store."""
+    local = local_path(model_uri)
+    if local is not None:
+        path = local / _MLMODEL if local.is_dir() else local
+        if not path.is_file():  # also a FIFO or a device, which would block or never end
+            raise model_not_found(model_uri, store)
+        return path
+    import mlflow.artifacts
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+    uri = model_uri.rstrip("/")
+    if ModelsArtifactRepository._is_logged_model_uri(uri):  # models:/m-<id>: as Model.load resolves it
+        uri = ModelsArtifactRepository.get_underlying_uri(uri)
+    with quiet_downloads():
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{uri}/{_MLMODEL}"))
+
+
+@contextmanager
+def quiet_downloads() -> Iterator[None]:
+    """mlflow's artifact downloads without their progress bar: a command's stdout and stderr are its own."""
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+
+    name = MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name
+    was = os.environ.get(name)
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        if was is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = was
 
 
 def resource_entries(model: Any) -> list[ResourceEntry]:
@@ -104,6 +163,8 @@ def resource_entries(model: Any) -> list[ResourceEntry]:
             for i, entry in enumerate(entries):
                 entry = _mapping(entry, f"{where}.{kind}[{i}]", required=True)
                 obo = entry.get("on_behalf_of_user", as_user)
+                if as_user is False:
+                    obo = False  # the system policy holds what the agent reaches as itself, whatever an entry says
                 name = _text(entry, "name", f"{where}.{kind}[{i}]")
                 found.append(ResourceEntry(str(kind), name, obo if isinstance(obo, bool) else as_user, source))
     return found
@@ -140,7 +201,8 @@ def local_path(model_uri: str) -> Path | None:
 
 def _malformed(what: str, model_uri: str | None = None) -> ModelUnreadable:
     model = f"MLmodel of {model_uri}" if model_uri else "MLmodel"
-    return ModelUnreadable(f"the model's {model} is malformed: {what}; log the model again (obo_auth.log_model writes it)")
+    # one_line: ``what`` names fields by the MLmodel's own keys, which may hold any character.
+    return ModelUnreadable(f"the model's {model} is malformed: {one_line(what)}; log the model again (obo_auth.log_model writes it)")
 
 
 def _mapping(value: Any, where: str, *, required: bool = False) -> dict:

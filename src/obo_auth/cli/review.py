@@ -2,14 +2,23 @@
 
 Reads the model (never runs it) unless ``--run`` asks questions of it; the report goes to
 stdout in the chosen format, errors to stderr in one line. Exit status: 0 reviewed, 1 when a
-run found scopes used but not declared (a CI gate), 2 for bad input.
+run did not pass (scopes used but not declared, calls it cannot verify, questions that got
+no answer: a CI gate), 2 for bad input.
 """
 
 from __future__ import annotations
 
 import click
 
+from obo_auth.cli.workspace_audit import printable
 from obo_auth.review.render import FORMATS
+
+
+def _one_line(message: str) -> str:
+    """An error is one line a terminal only displays: its first line, control characters escaped
+    (a model's own output, quoted when it fails to load, may hold anything)."""
+    first = message.splitlines()[0] if message.strip() else message
+    return printable(first[:500] + ("..." if len(first) > 500 else ""))
 
 
 class _ReviewFailed(click.ClickException):
@@ -36,7 +45,7 @@ def review(model_uri: str, fmt: str, questions: str | None, seed: str | None) ->
     try:
         result = review_model(model_uri, run=questions, seed=seed)
     except ReviewError as failed:
-        raise _ReviewFailed(str(failed)) from None
+        raise _ReviewFailed(_one_line(str(failed))) from None
     click.echo(render(result.to_dict(), fmt))
-    if result.drift is not None and result.drift["used_but_not_declared"]:
+    if result.drift is not None and not result.drift["passed"]:
         raise SystemExit(1)

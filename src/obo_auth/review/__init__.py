@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from obo_auth import mlmodel, model_store
+from obo_auth.review.reading import check_code, code_files, logged_from_code, model_directory, python_flavour
 from obo_auth.review.report import SCHEMA, Review, build_review
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ def review(model_uri: str, *, run: Questions | str | Path | dict | None = None, 
     review's ``drift`` then says which scopes were used, unused, and used but not declared.
     """
     from obo_auth.check import CheckError
-    from obo_auth.review.reading import check_code, code_files, model_directory
 
     questions = None
     if run is not None:
@@ -53,24 +53,28 @@ def review(model_uri: str, *, run: Questions | str | Path | dict | None = None, 
         raise ReviewError(str(unreadable)) from None
     except CheckError as unparsable:
         raise ReviewError(f"the model's code cannot be checked: {unparsable}") from None
-    result = build_review(model_uri, user_scopes, resources, checked, findings)
+    result = build_review(model_uri, user_scopes, resources, checked, findings, from_code=logged_from_code(model))
     if questions is not None:
-        result.drift = _drift(model_uri, user_scopes, questions, seed)
+        result.drift = _drift(model_uri, user_scopes, questions, seed, streamable=python_flavour(model).get("streamable") is True)
     return result
 
 
-def _drift(model_uri: str, user_scopes: list[str] | None, questions: Questions, seed: Any) -> dict[str, Any]:
+def _drift(model_uri: str, user_scopes: list[str] | None, questions: Questions, seed: Any, *, streamable: bool) -> dict[str, Any]:
     from obo_auth.local import SeedError
     from obo_auth.review.drift import QuestionsError, run_questions
     from obo_auth.serving import ServingFailed
 
     try:
-        return run_questions(model_uri, user_scopes, questions, seed=seed).to_dict()
-    except (QuestionsError, SeedError, ServingFailed) as failed:
+        return run_questions(model_uri, user_scopes, questions, seed=seed, streamable=streamable).to_dict()
+    except (QuestionsError, SeedError) as failed:
         raise ReviewError(str(failed)) from None
+    except ServingFailed as failed:
+        # Its message may end with the serving process's output: the first line says what
+        # failed, the last what the model printed last (usually the exception).
+        lines = [line.strip() for line in str(failed).splitlines() if line.strip()]
+        raise ReviewError(lines[0] + (f" (its last output: {lines[-1]})" if len(lines) > 1 else "")) from None
 
 
 def _is_python_model(model: Any) -> bool:
-    flavour = (getattr(model, "flavors", None) or {}).get("python_function")
     # mlflow.pyfunc.model for a pickled agent, mlflow.pyfunc.loaders.* for one logged from code.
-    return isinstance(flavour, dict) and str(flavour.get("loader_module", "")).startswith("mlflow.pyfunc.")
+    return str(python_flavour(model).get("loader_module", "")).startswith("mlflow.pyfunc.")

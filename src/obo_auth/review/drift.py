@@ -3,10 +3,14 @@ the API scopes the model declared with those its calls needed (from the workspac
 
 - used but not declared: in production those calls fail with Invalid scope (the local
   workspace refused them too, as the platform would);
+- unverified: calls to APIs the local workspace does not serve, whose scope it cannot judge;
 - declared but never used: candidates to remove (the run may not have exercised them).
 
 Only the calls the agent made with the token minted for each question's user count: every
-such call carries that user as principal and the agent as actor.
+such call carries that user as principal and the agent as actor. Each question is asked
+twice, once answered whole and once streamed (when the MLmodel says the model streams): an
+agent may call other APIs in ``predict_stream`` than in ``predict``. The run *passes* when nothing was used but not
+declared, nothing is unverified and every question was answered (Drift.passed).
 """
 
 from __future__ import annotations
@@ -63,7 +67,23 @@ class Exercise:
 class Drift:
     declared: list[str]
     used: dict[str, list[Exercise]] = field(default_factory=dict)  # needed scope -> the calls that needed it
-    asked: list[dict[str, Any]] = field(default_factory=list)  # {"question", "user", "status", "calls"}
+    unverified: list[Exercise] = field(default_factory=list)  # calls to APIs the local workspace does not serve
+    asked: list[dict[str, Any]] = field(default_factory=list)  # {"question", "user", "stream", "status", "calls"}
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """Questions that got no answer: what they would have called went unobserved."""
+        return [a for a in self.asked if a["status"] >= 400]
+
+    @property
+    def passed(self) -> bool:
+        """Nothing used but not declared, nothing unverified, and every question answered whole.
+
+        A question answered whole but failing when streamed does not fail the run: mlflow
+        marks every ChatAgent streamable, also one that does not implement ``predict_stream``.
+        """
+        unanswered = [a for a in self.failed if not a["stream"]]
+        return not self.undeclared and not self.unverified and not unanswered
 
     @property
     def undeclared(self) -> dict[str, list[Exercise]]:
@@ -84,19 +104,26 @@ class Drift:
             "used": exercises(self.used),
             "declared_but_never_used": self.unused,
             "used_but_not_declared": exercises(self.undeclared),
+            "unverified": [vars(e) for e in self.unverified],
             "asked": self.asked,
+            "passed": self.passed,
         }
 
 
 def run_questions(
-    model_uri: str, declared: list[str] | None, questions: Questions, *, seed: str | Path | dict | None = None
+    model_uri: str,
+    declared: list[str] | None,
+    questions: Questions,
+    *,
+    seed: str | Path | dict | None = None,
+    streamable: bool = True,
 ) -> Drift:
     """Serves ``model_uri`` on a local workspace (``seed``), asks every question as each of its
-    users, one at a time, and collects what the agent's calls on their behalf needed."""
+    users, one at a time (and streamed too when the model is ``streamable``), and collects what
+    the agent's calls on their behalf needed."""
     from obo_auth.local import LocalWorkspace
     from obo_auth.serving import serve
-    from obo_auth.testing.asking import ask
-    from obo_auth.testing.audit import AuditView, principal_names
+    from obo_auth.testing.audit import principal_names
 
     drift = Drift(list(declared or []))
     with LocalWorkspace(seed) as workspace:
@@ -107,26 +134,42 @@ def run_questions(
         with serve(model_uri, workspace, endpoint="review") as endpoint:
             for question in questions.questions:
                 for user in question.users:
-                    start = len(workspace.audit())
-                    reply = ask(endpoint.url, endpoint.interface, tokens[user], question.text)
-                    calls = AuditView(workspace.audit()[start:]).where(user=user, on_behalf_of_user=True)
-                    for call in calls:
-                        if call.needed_scope:
-                            exercise = Exercise(question.text, user, f"{call.method} {call.path} -> {call.decision} {call.status}")
-                            exercised = drift.used.setdefault(call.needed_scope, [])
-                            if exercise not in exercised:  # the same call made twice for one question says nothing more
-                                exercised.append(exercise)
-                    drift.asked.append({"question": question.text, "user": user, "status": reply.status, "calls": len(calls)})
+                    for stream in (False, True) if streamable else (False,):
+                        _ask(workspace, endpoint, tokens[user], question.text, user, stream, drift)
     return drift
+
+
+def _ask(workspace: Any, endpoint: Any, token: str, question: str, user: str, stream: bool, drift: Drift) -> None:
+    from obo_auth.testing.asking import ask
+    from obo_auth.testing.audit import AuditView
+
+    start = len(workspace.audit())
+    reply = ask(endpoint.url, endpoint.interface, token, question, stream=stream)
+    calls = AuditView(workspace.audit()[start:]).where(user=user, on_behalf_of_user=True)
+    for call in calls:
+        exercise = Exercise(question, user, f"{call.method} {call.path} -> {call.decision} {call.status}")
+        exercised = drift.used.setdefault(call.needed_scope, []) if call.needed_scope else drift.unverified
+        if exercise not in exercised:  # the same call made twice for one question says nothing more
+            exercised.append(exercise)
+    drift.asked.append({"question": question, "user": user, "stream": stream, "status": reply.status, "calls": len(calls)})
+
+
+_MAX_QUESTIONS_BYTES = 1024 * 1024
 
 
 def _read_yaml(path: Path) -> Any:
     import yaml
 
     try:
+        if not path.is_file():  # also a FIFO or a device such as /dev/zero, which would never end
+            raise FileNotFoundError
+        if path.stat().st_size > _MAX_QUESTIONS_BYTES:
+            raise QuestionsError(f"the questions file {path} is over 1 MB: a questions file is a few lines")
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise QuestionsError(f"no questions file at {path}") from None
+    except (RecursionError, ValueError) as error:  # nesting too deep; an integer too long to read
+        raise QuestionsError(f"the questions file {path} cannot be read: {type(error).__name__}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise QuestionsError(f"cannot read the questions file {path}: {error}") from None
     except yaml.YAMLError as error:

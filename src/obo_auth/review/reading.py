@@ -8,7 +8,6 @@ not checked. Nothing here imports or runs the model's code.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,38 +27,49 @@ def model_directory(model_uri: str) -> Iterator[Path]:
         yield local
         return
     import mlflow.artifacts
-    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 
-    # The report owns stdout and the error line stderr: no download progress bar in either.
-    was = os.environ.get(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name)
-    os.environ[MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name] = "false"
-    try:
-        with tempfile.TemporaryDirectory(prefix="obo-auth-review-") as scratch:
-            yield Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=scratch))
-    finally:
-        if was is None:
-            os.environ.pop(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name, None)
-        else:
-            os.environ[MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name] = was
+    with mlmodel.quiet_downloads(), tempfile.TemporaryDirectory(prefix="obo-auth-review-") as scratch:
+        yield Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=scratch))
+
+
+def python_flavour(model: Any) -> dict[str, Any]:
+    """The MLmodel's python_function flavour, or {} when it has none (or a malformed one)."""
+    flavours = getattr(model, "flavors", None)
+    flavour = flavours.get("python_function") if isinstance(flavours, dict) else None
+    return flavour if isinstance(flavour, dict) else {}
+
+
+def logged_from_code(model: Any) -> bool:
+    """True for a models-from-code agent; False for a pickled one (its class is in no code file)."""
+    logged_from = python_flavour(model).get("model_code_path")
+    return isinstance(logged_from, str) and bool(logged_from)
 
 
 def code_files(model: Any, model_dir: Path) -> list[Path] | None:
-    """The author's Python files in the model, or None when it holds no code (a pickled agent)."""
-    flavour = (getattr(model, "flavors", None) or {}).get("python_function") or {}
-    logged_from = flavour.get("model_code_path")
+    """The author's Python files in the model, or None when it holds none.
+
+    Only regular files inside the model's directory are read: a link out of it, a FIFO or a
+    device named ``*.py`` is not the model's code (and a FIFO would block the review).
+    """
+    flavour = python_flavour(model)
     files = []
-    if isinstance(logged_from, str) and logged_from:
-        agent_file = model_dir / Path(logged_from).name
-        if agent_file.is_file():
-            files.append(agent_file)
-    code = model_dir / "code"
-    if code.is_dir():
-        files += [
-            path
-            for path in sorted(code.rglob("*.py"))
-            if path.relative_to(code).parts[0] != _SHIPPED_PACKAGE and "__pycache__" not in path.parts
-        ]
+    if logged_from_code(model):
+        files.append(model_dir / Path(flavour["model_code_path"]).name)
+    code_dir = flavour.get("code")
+    if isinstance(code_dir, str) and code_dir:
+        code = model_dir / code_dir
+        if _inside(code, model_dir) and code.is_dir():
+            files += [
+                path
+                for path in sorted(code.rglob("*.py"))
+                if path.relative_to(code).parts[0] != _SHIPPED_PACKAGE and "__pycache__" not in path.parts
+            ]
+    files = [path for path in files if not path.is_symlink() and path.is_file() and _inside(path, model_dir)]
     return files or None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
 
 
 def check_code(files: list[Path] | None, model_dir: Path) -> tuple[list[str] | None, list[dict[str, Any]]]:

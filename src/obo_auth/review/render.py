@@ -14,6 +14,11 @@ from typing import Any
 from obo_auth.cli.workspace_audit import printable
 
 FORMATS = ("terminal", "markdown", "json")
+# What can make Markdown of text: emphasis, code spans, links and images, HTML and entities,
+# table cells, strikethrough. Dots, hyphens, colons and the like start nothing mid-line, and
+# stay readable; GitHub's bare-URL autolinks are broken apart separately (_AUTOLINKS).
+_MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()<>#!|~&$^=")
+_AUTOLINKS = (("://", ":\\/\\/"), ("www.", "www\\."))
 
 
 def render(review: dict[str, Any], fmt: str) -> str:
@@ -45,8 +50,20 @@ def _drift_lines(review: dict[str, Any]) -> list[tuple[str, str]]:
     for scope, calls in drift["used_but_not_declared"].items():
         who = ", ".join(sorted({f"{c['user']} asking {c['question']!r}" for c in calls}))
         rows.append(("USED BUT NOT DECLARED", f"{scope}: fails with Invalid scope in production; needed by {who}"))
+    rows += [
+        ("UNVERIFIED", f"{e['call']} when {e['user']} asked {e['question']!r}: the local workspace does not serve this API, so "
+         "whether the declared scopes cover it is unknown")
+        for e in drift["unverified"]
+    ]  # fmt: skip
     failed = [a for a in drift["asked"] if a["status"] >= 400]
-    rows += [("question failed", f"{a['user']} asking {a['question']!r}: HTTP {a['status']}") for a in failed]
+    rows += [
+        ("QUESTION FAILED", f"{a['user']} asking {a['question']!r}{' (streamed)' if a['stream'] else ''}: HTTP {a['status']}, "
+         "so what it would have called was not observed")
+        for a in failed
+    ]  # fmt: skip
+    if not any(a["calls"] for a in drift["asked"]):
+        rows.append(("no call on a user's behalf", "the run observed nothing: ask questions that make the agent use its tools"))
+    rows.append(("result", "passed" if drift["passed"] else "FAILED: the run does not show that the declared scopes suffice"))
     return rows
 
 
@@ -108,25 +125,30 @@ def _code_lines(review: dict[str, Any]) -> list[str]:
 
 def _markdown(review: dict[str, Any]) -> str:
     def cell(value: Any) -> str:
-        return printable(value).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+        # Backslash-escaped (CommonMark lets any ASCII punctuation be): no value from the model
+        # can open a link, an image, emphasis, HTML or a code span, or end a table cell.
+        text = "".join(f"\\{char}" if char in _MARKDOWN_PUNCTUATION else char for char in printable(value))
+        for link, broken in _AUTOLINKS:
+            text = text.replace(link, broken)
+        return text
 
-    out = [f"## Security review: `{cell(review['model'])}`", ""]
+    out = [f"## Security review: {cell(review['model'])}", ""]
     out.append(f"**User auth policy:** {'yes' if review['user_auth_policy'] else '**no**'}")
     out += ["", "### As the user", ""]
     if review["scopes"]:
         out += ["| API scope | allows | does not allow | declared resources |", "|---|---|---|---|"]
         out += [
-            f"| `{cell(u['scope'])}` | {cell(u['allows'])} | {cell(u['does_not'])} | {cell(', '.join(u['resources']) or 'none')} |"
+            f"| {cell(u['scope'])} | {cell(u['allows'])} | {cell(u['does_not'])} | {cell(', '.join(u['resources']) or 'none')} |"
             for u in review["scopes"]
         ]
     else:
         out.append("Nothing: the model holds no API scope on its user's behalf.")
     out += ["", "### As the agent itself (the same for every user)", ""]
-    out += [f"- {cell(e['type'])} `{cell(e['name'])}`" for e in review["as_agent"]] or ["None."]
+    out += [f"- {cell(e['type'])} {cell(e['name'])}" for e in review["as_agent"]] or ["None."]
     out += ["", "### Risks the platform documents", ""]
-    out += [f"- **{r['severity']}** (`{cell(scope)}`): {cell(r['text'])}" for scope, r in _risks(review)] or ["None."]
+    out += [f"- **{r['severity']}** ({cell(scope)}): {cell(r['text'])}" for scope, r in _risks(review)] or ["None."]
     out += ["", "### Policy callouts", ""]
-    out += [f"- **{c['severity']}** `{c['id']}`: {cell(c['text'])}" for c in review["callouts"]] or ["None."]
+    out += [f"- **{c['severity']}** {cell(c['id'])}: {cell(c['text'])}" for c in review["callouts"]] or ["None."]
     out += ["", "### Code (`obo-auth check`)", ""]
     out += [f"- {cell(line)}" for line in _code_lines(review)]
     if review["drift"] is not None:

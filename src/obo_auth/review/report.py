@@ -15,17 +15,8 @@ from obo_auth.scopes import ALWAYS_GRANTED_SCOPES, MODEL_SERVING_ALLOWED_SCOPES,
 
 SCHEMA = "obo-auth-review/1"  # bumped when a field changes meaning or goes away; new fields keep it
 
-# What an end user is told the agent does with each kind of resource, as them.
-_AS_YOU = {
-    "vector_search_index": "search the vector search index {name}",
-    "serving_endpoint": "query the model serving endpoint {name}",
-    "genie_space": "ask the Genie space {name} questions (it runs SQL on its tables as you)",
-    "sql_warehouse": "run SQL on the SQL warehouse {name}, on the tables you can access",
-    "uc_connection": "call the external service behind the connection {name}",
-    "table": "read the table {name}",
-    "function": "run the function {name}",
-    "app": "call the Databricks App {name}",
-}
+# MLmodel resource types obo_auth has no declaration for, and the scopes using them as the user needs.
+_UNDECLARABLE_SCOPES = {"app": frozenset({"apps.apps"})}
 
 
 @dataclass(frozen=True)
@@ -90,19 +81,27 @@ def build_review(
     resources: list[ResourceEntry],
     code_checked: list[str] | None,
     code_findings: list[dict[str, Any]],
+    *,
+    from_code: bool = True,
 ) -> Review:
     """The review of a model whose user auth policy holds ``user_scopes`` (None: it has none)
-    and which names ``resources`` (obo_auth.mlmodel.resource_entries)."""
+    and which names ``resources`` (obo_auth.mlmodel.resource_entries); ``from_code``: the agent
+    was logged from a code file (False: pickled, its class in no file the review can read).
+
+    A resource named both ways is in both lists: what the agent reaches as itself is never
+    hidden behind the same resource reached as the user.
+    """
     as_user = _once(r for r in resources if r.on_behalf_of_user)
-    as_agent = _once(r for r in resources if r.on_behalf_of_user is not True and (r.type, r.name) not in {(u.type, u.name) for u in as_user})
+    as_agent = _once(r for r in resources if r.on_behalf_of_user is not True)
     scopes = [_scope_use(scope, as_user) for scope in dict.fromkeys(user_scopes or [])]
     callouts = _callouts(user_scopes, resources, as_user, scopes)
-    if code_checked is None:
+    if not from_code:
+        files = f"only its {len(code_checked)} code_paths file(s) were checked" if code_checked else "no code file of it could be checked"
         callouts.append(
             Callout(
                 "code-not-checked", "info",
-                "The model holds no code files (it was logged as a pickled Python object), so obo-auth check could not read it: "
-                "log it from code (a file path) to have its code reviewed.",
+                f"The agent was logged as a pickled Python object, so its own class is in no code file: {files}. "
+                "Log it from code (the path of its file) to have all of its code reviewed.",
             )
         )  # fmt: skip
     summary = end_user_summary(user_scopes, as_user, as_agent, scopes)
@@ -116,7 +115,7 @@ def describe(entry: ResourceEntry) -> str:
 def needed_scopes(entry: ResourceEntry) -> frozenset[str]:
     """The API scopes obo_auth's resource table says a resource used as the user needs."""
     cls = declaration_class(entry.type)
-    return frozenset(RESOURCE_SCOPES[cls]) if cls else frozenset()
+    return frozenset(RESOURCE_SCOPES[cls]) if cls else _UNDECLARABLE_SCOPES.get(entry.type, frozenset())
 
 
 def _scope_use(scope: str, as_user: list[ResourceEntry]) -> ScopeUse:
@@ -186,18 +185,28 @@ def _callouts(
 def end_user_summary(
     user_scopes: list[str] | None, as_user: list[ResourceEntry], as_agent: list[ResourceEntry], scopes: list[ScopeUse]
 ) -> str:
-    """The consent text the platform lacks: what the agent does as the person reading it."""
+    """The consent text the platform lacks: what the agent can do as the person reading it.
+
+    Built from the scopes, not the declarations: a scope lets the agent call its whole API as
+    the user, whatever resource it was declared for, so the declarations are named only as
+    what it is used for.
+    """
     agent_part = ""
     if as_agent:
         agent_part = f" It also uses, as itself and the same for everyone: {'; '.join(describe(r) for r in as_agent)}."
     if user_scopes is None:
         return f"This agent does not act as you: what it shows you does not depend on your own permissions.{agent_part}"
-    actions = [_AS_YOU.get(r.type, "use the {kind} {name}").format(name=r.name, kind=r.type) for r in as_user]
-    actions += [f"{use.allows} ({use.scope})" for use in scopes if not use.resources and use.scope not in ALWAYS_GRANTED_SCOPES]
-    can = "; ".join(actions) if actions else "nothing beyond reading who you are"
+    actions = []
+    for use in scopes:
+        if use.scope in ALWAYS_GRANTED_SCOPES or use.scope not in MODEL_SERVING_ALLOWED_SCOPES:
+            continue  # said for every agent below; and a scope the platform refuses grants nothing
+        text = GUIDES[use.scope].as_you
+        actions.append(f"{text} (used for: {', '.join(use.resources)})" if use.resources else text)
+    can = "; ".join(dict.fromkeys(actions)) if actions else "nothing beyond reading who you are"
     return (
-        f"This agent can, as you: {can}. It can read your user name and email. Whatever it does as you is limited to what "
-        f"your own Unity Catalog and workspace permissions allow.{agent_part}"
+        f"This agent can, as you: {can}. Like every agent acting for you, it can also read your user name, email and groups, "
+        "and the users, groups and permissions visible to you. Whatever it does as you is limited to what your own "
+        f"Unity Catalog and workspace permissions allow.{agent_part}"
     )
 
 

@@ -20,6 +20,7 @@ class Risk:
 class ScopeGuide:
     allows: str  # what a token holding it may do, as the user
     does_not: str  # where its reach ends
+    as_you: str  # the same for the end user: what the agent can do as them, whatever it was declared for
     risks: tuple[Risk, ...] = ()
 
 
@@ -69,22 +70,35 @@ _EXTERNAL_MCP = Risk(
 _SERVING = ScopeGuide(
     "query Model Serving endpoints the user has CAN_QUERY on (models, agents, external models), and read endpoint metadata",
     "create, change or delete endpoints",
+    "query any model serving endpoint you can query, including other agents and external models, which may act with "
+    "rights of their own",
     (_ENDPOINT_RIGHTS,),
 )
 _INDEXES = ScopeGuide(
     "query and read vector search indexes the user has SELECT on; Unity Catalog row filters apply to the user",
     "write to indexes or read indexes the user cannot",
+    "search any vector search index you can read",
 )
-_ENDPOINTS = ScopeGuide("read vector search endpoint metadata (name, state)", "read index contents or change endpoints")
-_WAREHOUSES = ScopeGuide("list and read SQL warehouses the user can use", "run statements (that is sql.statement-execution)")
+_ENDPOINTS = ScopeGuide(
+    "read vector search endpoint metadata (name, state)", "read index contents or change endpoints", "see vector search endpoint details"
+)
+_WAREHOUSES = ScopeGuide(
+    "list and read SQL warehouses the user can use", "run statements (that is sql.statement-execution)", "see the SQL warehouses you can use"
+)
 _STATEMENTS = ScopeGuide(
     "run SQL statements on warehouses the user can use, on the tables and functions the user has rights on",
     "bypass Unity Catalog grants, row filters or column masks",
+    "run SQL on any warehouse you can use, against any table you can access, including statements that change or delete data",
     (_SQL_WRITES,),
 )
 _GENIE = ScopeGuide(
     "ask Genie spaces the user can run questions; Genie runs read-only SQL on the space's tables as the user",
     "reach tables outside the user's grants",
+    "ask any Genie space you can use questions (Genie runs read-only SQL as you)",
+)
+_APPS = ScopeGuide(
+    "call Databricks Apps the user can use", "create or change Apps",
+    "call any Databricks App you can use (an App acts with rights of its own)", (_APP_RIGHTS,),
 )
 
 GUIDES: dict[str, ScopeGuide] = {
@@ -92,51 +106,63 @@ GUIDES: dict[str, ScopeGuide] = {
     "model-serving": _SERVING,
     "vectorsearch.vector-search-indexes": _INDEXES,
     "vectorsearch.vector-search-endpoints": _ENDPOINTS,
-    "vector-search": ScopeGuide(f"{_INDEXES.allows}; and {_ENDPOINTS.allows}", _INDEXES.does_not),
+    "vector-search": ScopeGuide(f"{_INDEXES.allows}; and {_ENDPOINTS.allows}", _INDEXES.does_not, f"{_INDEXES.as_you}, and {_ENDPOINTS.as_you}"),
     "sql.warehouses": _WAREHOUSES,
     "sql.statement-execution": _STATEMENTS,
-    "sql": ScopeGuide(f"{_WAREHOUSES.allows}; and {_STATEMENTS.allows}", _STATEMENTS.does_not, (_SQL_WRITES,)),
+    "sql": ScopeGuide(f"{_WAREHOUSES.allows}; and {_STATEMENTS.allows}", _STATEMENTS.does_not, _STATEMENTS.as_you, (_SQL_WRITES,)),
     "dashboards.genie": _GENIE,
     "genie": _GENIE,
     "catalog.connections": ScopeGuide(
         "call external services through Unity Catalog connections the user has USE CONNECTION on",
         "read the connection's stored credential",
+        "call external services through any Unity Catalog connection you can use",
         (_CONNECTION_CREDENTIAL,),
     ),
     "unity-catalog": ScopeGuide(
         "use Unity Catalog APIs as the user: list and read catalogs, schemas, tables and functions the user can see",
         "see objects the user has no privilege on",
+        "read and change the Unity Catalog objects you have rights on (catalogs, schemas, tables, functions, grants)",
         (_UC_WRITES,),
     ),
     "iam.current-user:read": ScopeGuide(
         "read the user's own identity (user name, display name, email, groups); in every on-behalf-of-user token",
         "read other users",
+        "read your user name, email and groups",
     ),
     "iam.access-control:read": ScopeGuide(
-        "read users, groups and permissions visible to the user; in every on-behalf-of-user token", "change them"
+        "read users, groups and permissions visible to the user; in every on-behalf-of-user token", "change them",
+        "read the users, groups and permissions visible to you",
     ),
-    "apps.apps": ScopeGuide("call Databricks Apps the user can use", "create or change Apps", (_APP_RIGHTS,)),
-    "apps": ScopeGuide("call Databricks Apps the user can use", "create or change Apps", (_APP_RIGHTS,)),
+    "apps.apps": _APPS,
+    "apps": _APPS,
     "workspace.workspace": ScopeGuide(
         "read and write workspace objects (notebooks, files, folders) the user can", "reach other users' private folders",
-        (_WORKSPACE_WRITES,),
+        "read, change and delete the notebooks and files you can edit in the workspace", (_WORKSPACE_WRITES,),
     ),
-    "ai-gateway": ScopeGuide("call AI Gateway routes as the user (usage is tracked to the user)", "change gateway configuration"),
-    "mcp.genie": ScopeGuide("use Databricks-managed MCP servers for Genie spaces as the user", "reach spaces the user cannot"),
+    "ai-gateway": ScopeGuide(
+        "call AI Gateway routes as the user (usage is tracked to the user)", "change gateway configuration", "call AI Gateway routes as you"
+    ),
+    "mcp.genie": ScopeGuide(
+        "use Databricks-managed MCP servers for Genie spaces as the user", "reach spaces the user cannot",
+        "ask Genie spaces you can use, through managed MCP servers",
+    ),
     "mcp.functions": ScopeGuide(
         "call Unity Catalog functions through the managed MCP server, with the user's EXECUTE rights",
         "run functions the user cannot",
+        "run any Unity Catalog function you can execute, through managed MCP servers",
     ),
     "mcp.vectorsearch": ScopeGuide(
-        "query vector search indexes through the managed MCP server, as the user", "reach indexes the user cannot"
+        "query vector search indexes through the managed MCP server, as the user", "reach indexes the user cannot",
+        "search vector search indexes you can read, through managed MCP servers",
     ),
     "mcp.sql": ScopeGuide(
-        "run SQL through the managed MCP server, as the user", "bypass Unity Catalog grants", (_SQL_WRITES,)
+        "run SQL through the managed MCP server, as the user", "bypass Unity Catalog grants",
+        "run SQL as you through managed MCP servers, including statements that change data", (_SQL_WRITES,)
     ),
     "mcp.external": ScopeGuide(
         "use external MCP servers through Unity Catalog connections the user can use", "read the stored credential",
-        (_EXTERNAL_MCP,),
+        "use external MCP servers through connections you can use", (_EXTERNAL_MCP,),
     ),
 }
 
-UNKNOWN = ScopeGuide("nothing: Model Serving refuses this scope when the model is deployed", "anything")
+UNKNOWN = ScopeGuide("nothing: Model Serving refuses this scope when the model is deployed", "anything", "")

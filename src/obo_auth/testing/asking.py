@@ -53,7 +53,19 @@ def ask(url: str, interface: str, token: str, question: str, *, stream: bool = F
                 decoded = _json(response.read().decode(errors="replace"))
                 return Reply(response.status_code, _error_text(decoded), decoded)
             events = [_json(line[len("data:") :].strip()) for line in response.iter_lines() if line.startswith("data:")]
+    failure = stream_error(events)
+    if failure is not None:  # the stream started (HTTP 200) and then failed: an answer it is not
+        return Reply(500, failure, events)
     return Reply(response.status_code, streamed_text(events), events)
+
+
+def stream_error(events: list[Any]) -> str | None:
+    """The message of the error event a failing stream ends with (``databricks_output.error``), if any."""
+    for event in events:
+        error = event.get("databricks_output", {}).get("error") if isinstance(event, dict) else None
+        if isinstance(error, dict):
+            return str(error.get("message", error))
+    return None
 
 
 def answer_text(body: Any) -> str:
