@@ -407,7 +407,7 @@ def test_the_command_prints_the_report_alone_on_stdout(models):
 
 def test_the_readme_documents_every_field_of_the_json_schema(models):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    table = readme.split("The JSON schema is\n`obo-auth-review/1`", 1)[1].split("In Python:", 1)[0]
+    table = re.split(r"The JSON schema is\s+`obo-auth-review/1`", readme, maxsplit=1)[1].split("In Python:", 1)[0]
     documented = {name for row in table.splitlines() if row.startswith("| `") for name in re.findall(r"`(\w+)(?:\[\])?`", row.split("|")[1])}
 
     assert documented == set(review(models["example"]).to_dict())

@@ -14,10 +14,11 @@ from typing import Any
 from obo_auth.cli.workspace_audit import printable
 
 FORMATS = ("terminal", "markdown", "json")
-# What can make Markdown of text: emphasis, code spans, links and images, HTML and entities,
-# table cells, strikethrough. Dots, hyphens, colons and the like start nothing mid-line, and
-# stay readable; GitHub's bare-URL autolinks are broken apart separately (_AUTOLINKS).
-_MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()<>#!|~&$^=")
+# What can make Markdown of text mid-line: emphasis, code spans, links and images (which need
+# "["), HTML and entities, table cells, strikethrough, GitHub's math. Parentheses, dots, colons
+# and the like start nothing there, and stay readable; GitHub's bare-URL autolinks are broken
+# apart separately (_AUTOLINKS).
+_MARKDOWN_PUNCTUATION = frozenset("\\`*_[]<>!|~&$")
 _AUTOLINKS = (("://", ":\\/\\/"), ("www.", "www\\."))
 
 
