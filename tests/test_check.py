@@ -84,6 +84,24 @@ def test_the_example_agent_directory_is_clean():
     assert check_paths([EXAMPLE]) == []
 
 
+def test_the_example_without_its_decorators_is_flagged_through_the_helper_it_imports(tmp_path):
+    """predict reaches the user only through handbook_logic.answer, a file beside it (or, in a
+    logged model, in its code/ folder)."""
+    for path in EXAMPLE.glob("*.py"):
+        (tmp_path / path.name).write_text(path.read_text().replace("    @obo_auth.on_behalf_of_user\n", ""))
+    findings = check_paths([tmp_path])
+    assert {(Path(f.path).name, f.rule) for f in findings} == {
+        ("chat_agent.py", "predict-not-decorated"),
+        ("responses_agent.py", "predict-not-decorated"),
+    }
+    assert len(findings) == 4
+    assert "(current_request() through answer(), line 21)" in findings[0].message
+    assert check_paths([tmp_path / "chat_agent.py"]) == []  # the helper's file not checked: not seen
+    (tmp_path / "code").mkdir()
+    (tmp_path / "handbook_logic.py").rename(tmp_path / "code" / "handbook_logic.py")
+    assert len(check_paths([tmp_path / "chat_agent.py", tmp_path / "code"])) == 2
+
+
 @pytest.mark.parametrize("path", _files("unsafe_agents"), ids=lambda p: p.stem)
 def test_unsafe_agent_is_a_models_from_code_agent_flagged_by_its_rule(path):
     tree = ast.parse(path.read_text())
@@ -191,6 +209,81 @@ def test_a_line_gets_one_finding_with_the_most_specific_rule(source, rule):
     assert [f.rule for f in findings] == [rule]
 
 
+HELPERS = """\
+import obo_auth
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.credentials_provider import ModelServingUserCredentials
+
+
+def _make_client():
+    return WorkspaceClient(credentials_strategy=ModelServingUserCredentials())
+
+
+CLIENT = _make_client()
+
+
+def _shared():
+    return CLIENT
+
+
+def answer():
+    return obo_auth.current_request().user_client.current_user.me()
+
+
+class Agent:
+    def __init__(self):
+        self.shared = _shared()
+
+    def predict(self, request):
+        return answer()
+"""
+
+
+def test_helpers_are_summarised_with_the_module_names_they_fill_and_read():
+    findings = check_source(HELPERS)
+    assert [(f.rule, f.line) for f in findings] == [
+        ("user-client-module-level", 10),
+        ("user-client-in-init", 23),
+        ("predict-not-decorated", 25),
+    ]
+    assert "predict uses the end user's identity (current_request() through answer(), line 26)" in findings[-1].message
+
+
+def _chain(length: int, link: str, last: str) -> str:
+    return "".join(link.format(i=i, next=i + 1) for i in range(length)) + last.format(i=length)
+
+
+@pytest.mark.parametrize(
+    ("body", "rule", "count", "last_line"),
+    [
+        # the reviewer's chain of names, at module level: every name holds the credentials
+        (_chain(3000, "a{i} = a{next}\n", "a{i} = C()\n"), "user-client-module-level", 3001, 3002),
+        # the same in a method, kept on self at the end
+        (
+            "class A:\n    def refresh(self):\n" + _chain(3000, "        a{i} = a{next}\n", "        a{i} = C()\n") + "        self.c = a0\n",
+            "user-client-on-self",
+            1,
+            3005,
+        ),
+        # helpers returning the next helper's value
+        (
+            _chain(3000, "def f{i}():\n    return f{next}()\n", "def f{i}():\n    return C()\n")
+            + "class A:\n    def __init__(self):\n        self.c = f0()\n",
+            "user-client-in-init",
+            1,
+            6006,
+        ),
+        # module names and helpers in turn
+        (_chain(1000, "X{i} = g{i}()\ndef g{i}():\n    return X{next}\n", "X{i} = C()\n"), "user-client-module-level", 1001, 3002),
+    ],
+    ids=["names-at-module-level", "names-in-a-method", "helpers", "names-and-helpers"],
+)
+def test_long_chains_are_followed_to_the_credentials(body, rule, count, last_line):
+    """Each takes well under a second: the fixed point is a worklist over what each value reads."""
+    findings = check_source("from databricks.sdk.credentials_provider import ModelServingUserCredentials as C\n" + body)
+    assert ({f.rule for f in findings}, len(findings), findings[-1].line) == ({rule}, count, last_line)
+
+
 def test_an_undecorated_predict_calling_current_request_gets_both_findings_on_their_lines():
     source = "import obo_auth\nclass A:\n    def predict(self, request):\n        return obo_auth.current_request()\n"
     assert [(f.rule, f.line) for f in check_source(source)] == [("predict-not-decorated", 3), ("current-request-no-request", 4)]
@@ -206,6 +299,10 @@ def test_an_undecorated_predict_calling_current_request_gets_both_findings_on_th
         ("from obo_auth.context import current_request as cr", "X = cr()", "current-request-no-request"),
         ("from mlflowserving.scoring_server import agent_utils", "X = agent_utils.fetch_obo_token()", "user-client-module-level"),
         ("import threading", "X = threading.main_thread().__dict__['invokers_token']", "user-client-module-level"),
+        ("import threading", "X = threading.main_thread().__dict__.get('invokers_token')", "user-client-module-level"),
+        ("import threading", "X = getattr(threading.main_thread(), 'invokers_token', None)", "user-client-module-level"),
+        ("import threading", "X = threading.main_thread().invokers_token", "user-client-module-level"),
+        ("import functools, databricks_ai_bridge", "X = functools.partial(databricks_ai_bridge.ModelServingUserCredentials)", "user-client-module-level"),
     ],
 )
 def test_import_spellings_resolve(imports, statement, rule):
@@ -279,6 +376,18 @@ SUPPRESSIBLE = "from databricks.sdk.credentials_provider import ModelServingUser
         ("  # obo-auth: ignore[user-client-on-self]", ["user-client-module-level"]),
         ("  # obo-auth: ignore[]", ["user-client-module-level"]),
         ("; MARKER = '# obo-auth: ignore'", ["user-client-module-level"]),  # a string, not a comment
+        ("  # obo-auth: ignore[user-client-module-level]  # noqa: E501", []),
+        ("  # obo-auth: ignore  # legacy agent, rewritten in Q3", []),
+        # the marker must be all of its section, and its section the comment's start or a directive of its own
+        ("  # obo-auth: ignore [user-client-module-level]", ["user-client-module-level"]),
+        ("  # obo-auth: ignored-by-nobody", ["user-client-module-level"]),
+        ("  # obo-auth: ignore[user-client-module-level] because", ["user-client-module-level"]),
+        ("  # reviewers: never add #obo-auth:ignore to this line", ["user-client-module-level"]),
+        ("  # reviewers: never add # obo-auth: ignore", ["user-client-module-level"]),
+        ("  # noqa: E501 # obo-auth: ignore", ["user-client-module-level"]),
+        # an id no rule has suppresses nothing, and does not stand for every rule
+        ("  # obo-auth: ignore[user-client-modul-level]", ["user-client-module-level"]),
+        ("  # obo-auth: ignore[no-such-rule, user-client-module-level]", []),
     ],
 )
 def test_a_trailing_comment_suppresses_the_rules_it_names_on_its_line(comment, rules):
@@ -516,6 +625,17 @@ def test_input_it_cannot_check_is_one_error_line_and_exit_2(tmp_path):
         assert result.stdout == ""
         assert result.stderr.startswith(f"Error: {path}:") and message in result.stderr
         assert len(result.stderr.splitlines()) == 1
+
+
+def test_control_characters_in_a_syntax_errors_path_and_message_never_reach_the_terminal(tmp_path):
+    evil = tmp_path / "agent\x1b]0;x\x07\r\u202e.py"
+    evil.write_text("x = 1\nname\u202e = 2\n")
+    for result in (_invoke(evil), _invoke(tmp_path), _invoke("--format", "json", evil)):
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr.isprintable() or result.stderr.endswith("\n") and result.stderr[:-1].isprintable()
+        assert "agent\\x1b]0;x\\x07\\x0d\\u202e.py:2: not valid Python" in result.stderr
+        assert "U+202E" in result.stderr
 
 
 def test_control_characters_in_paths_never_reach_the_terminal(tmp_path):

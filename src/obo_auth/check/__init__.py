@@ -3,8 +3,8 @@ on-behalf-of-user agent (Model Serving ``ChatAgent`` / ``ResponsesAgent``, Datab
 
 It reads the code with :mod:`ast` and never imports or runs it. Each finding names the file,
 line and column, a rule id, what is wrong and the fix; the rules are in :mod:`obo_auth.check.rules`
-(and :data:`RULES`). A trailing ``# obo-auth: ignore[rule-id, ...]`` comment (or a bare
-``# obo-auth: ignore``) suppresses findings on its line.
+(and :data:`RULES`). A trailing comment that starts ``# obo-auth: ignore[rule-id, ...]`` (or is a
+bare ``# obo-auth: ignore``) suppresses findings on its line (suppress.py says exactly which).
 
 Only the standard library and obo_auth's light modules are imported here: neither databricks-sdk
 nor mlflow.
@@ -15,7 +15,9 @@ from __future__ import annotations
 import ast
 import os
 import sys
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 from obo_auth.check.analyzer import Analyzer, Candidate
@@ -42,10 +44,57 @@ class Finding:
 
 def check_source(source: str, filename: str = "<string>") -> list[Finding]:
     """The findings in one module's source, sorted by line; :class:`CheckError` if it is not valid Python."""
-    source = source.replace("\r\n", "\n").replace("\r", "\n")  # the line numbers ast and tokenize agree on
+    return _Module(source, filename).findings({})
+
+
+def check_paths(paths: Iterable[str | os.PathLike]) -> list[Finding]:
+    """The findings in the files and directories ``paths`` (see :func:`python_files`), sorted by path and line.
+
+    A predict that calls a function of another file checked with it (``from handbook_logic import
+    answer``; of the file beside it, if several have that name) reaches for the user's identity if
+    that function does: an MLflow model keeps such files beside its code or in its code/ folder."""
+    modules = [_Module(read_source(path), path) for path in python_files(paths)]
+    exports: dict[str, dict[str, str]] = defaultdict(dict)  # directory -> "module.function" -> its use
+    for module in modules:
+        directory, name = os.path.split(os.path.realpath(module.filename))
+        stem = name.removesuffix(".py")
+        exports[directory].update((f"{stem}.{function}", use) for function, use in module.analyzer.helpers.exports.items())
+    anywhere = {spelled: use for functions in exports.values() for spelled, use in functions.items()}
+    findings = [
+        finding
+        for module in modules
+        for finding in module.findings({**anywhere, **exports[os.path.dirname(os.path.realpath(module.filename))]})
+    ]
+    return sorted(findings, key=lambda f: (f.path, f.line, f.column, f.rule))
+
+
+class _Module:
+    """One module, parsed and its own functions summarised (``analyzer.helpers.exports``), to check."""
+
+    def __init__(self, source: str, filename: str):
+        self.source = source.replace("\r\n", "\n").replace("\r", "\n")  # the line numbers ast and tokenize agree on
+        self.filename = filename
+        tree = _parse(self.source, filename)
+        with self._not_too_deep():
+            self.analyzer = Analyzer(tree)
+
+    def findings(self, imported: Mapping[str, str]) -> list[Finding]:
+        with self._not_too_deep():
+            candidates = self.analyzer.run(imported)
+        return _findings(candidates, self.source, self.filename)
+
+    @contextmanager
+    def _not_too_deep(self) -> Iterator[None]:
+        try:
+            yield
+        except RecursionError:
+            raise CheckError(f"{self.filename}: an expression is nested too deeply to check; split it") from None
+
+
+def _parse(source: str, filename: str) -> ast.Module:
     version = f"Python {sys.version_info.major}.{sys.version_info.minor}"
     try:
-        tree = ast.parse(source, filename)
+        return ast.parse(source, filename)
     except SyntaxError as error:
         where = f"{filename}:{error.lineno}" if error.lineno else filename
         raise CheckError(f"{where}: not valid {version} ({error.msg}); fix the syntax error there and check again") from None
@@ -53,17 +102,6 @@ def check_source(source: str, filename: str = "<string>") -> list[Finding]:
         raise CheckError(f"{filename}: not valid {version} source ({error}); save it as UTF-8 text") from None
     except (RecursionError, MemoryError):
         raise CheckError(f"{filename}: nested too deeply for {version} to parse; split the deepest expression") from None
-    try:
-        candidates = Analyzer(tree).run()
-    except RecursionError:
-        raise CheckError(f"{filename}: an expression is nested too deeply to check; split it") from None
-    return _findings(candidates, source, filename)
-
-
-def check_paths(paths: Iterable[str | os.PathLike]) -> list[Finding]:
-    """The findings in the files and directories ``paths`` (see :func:`python_files`), sorted by path and line."""
-    findings = [finding for path in python_files(paths) for finding in check_source(read_source(path), path)]
-    return sorted(findings, key=lambda f: (f.path, f.line, f.column, f.rule))
 
 
 def _findings(candidates: list[Candidate], source: str, filename: str) -> list[Finding]:

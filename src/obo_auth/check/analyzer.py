@@ -1,36 +1,45 @@
 """One module's findings before suppression: walks its scopes as Python runs them and applies the
 rules (rules.py) to each statement, knowing where it runs (module level, class body, __init__, a
-cached function, an undecorated predict, any other function) and what its values hold (taint.py)."""
+cached function, an undecorated predict, any other function) and what its values hold (taint.py,
+with the module's own functions summarised first: helpers.py)."""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from obo_auth.check import library
 from obo_auth.check.fallback import Fallbacks
+from obo_auth.check.helpers import Function, Helpers, decorators, function_scope, methods, self_parameter
 from obo_auth.check.names import Names
-from obo_auth.check.syntax import FUNCTIONS, direct_nodes, own_expressions, parameters, root_name, statements
+from obo_auth.check.syntax import FUNCTIONS, direct_nodes, own_expressions, statements
 from obo_auth.check.taint import Scope, Taint, Taints, bound_names, pairs
 
 # Where statements run, as far as the rules care.
-MODULE, CLASS, INIT, CACHED, UNDECORATED_PREDICT, FUNCTION = "module", "class", "init", "cached", "undecorated predict", "function"
+MODULE, CLASS, INIT, LOAD_CONTEXT, CACHED = "module", "class", "init", "load_context", "cached"
+UNDECORATED_PREDICT, FUNCTION = "undecorated predict", "function"
 
 _NO_REQUEST = {
     MODULE: ("at module level", "it runs at import, when there is no request, and raises OutsideRequestError"),
     CLASS: ("in a class body", "it runs at import, when there is no request, and raises OutsideRequestError"),
     INIT: ("in __init__", "the agent is built when there is no request, so it raises OutsideRequestError"),
+    LOAD_CONTEXT: ("in load_context", "mlflow calls it once, loading the model, with no request, so it raises OutsideRequestError"),
     CACHED: ("in a cached function", "the cached result keeps the first request's context, ended for every later caller"),
     UNDECORATED_PREDICT: ("in a predict not decorated with @obo_auth.on_behalf_of_user", "no request is opened, so it raises OutsideRequestError"),
 }
 # Contexts that run once for every request to come: whatever user-scoped value they build is shared.
-_BUILT_ONCE = {MODULE: "user-client-module-level", CLASS: "user-client-class-attribute", INIT: "user-client-in-init"}
+_BUILT_ONCE = {
+    MODULE: "user-client-module-level",
+    CLASS: "user-client-class-attribute",
+    INIT: "user-client-in-init",
+    LOAD_CONTEXT: "user-client-in-init",
+}
 _KEPT = {"self": "user-client-on-self", "class": "user-client-class-attribute", "global": "user-client-global", "cached": "user-client-cached"}
-# What _identity_use calls the ways of reading the serving runtime's process-wide token.
-_SLOT_READS = frozenset({"ModelServingUserCredentials", "the serving runtime's invoker token"})
-# Methods that put a value into the container they are called on.
-_MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "__setitem__"})
+# The ways of reading the serving runtime's process-wide token (library.identity_use).
+_SLOT_READS = frozenset({library.USER_CREDENTIALS, library.INVOKER_TOKEN})
+# Methods that put a value into the container they are called on (self.__setattr__("x", value) too).
+_MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "__setitem__", "__setattr__"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class _Where:
     self_name: str | None = None  # the instance (or, in a classmethod, the class) methods store on
     self_is_class: bool = False
     declared_global: frozenset[str] = frozenset()
+    methods: Mapping[str, Function] = field(default_factory=dict)  # in a class body: its methods
+    wrapped: frozenset[str] = frozenset()  # in a class body: predict = obo_auth.on_behalf_of_user(predict)
 
 
 class Analyzer:
@@ -67,10 +78,14 @@ class Analyzer:
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
         }
         self.module = Scope(None, bound_names(tree.body))
+        self.helpers = Helpers(tree, self.names, self.taints, self.module)  # fills the module's scope
+        self.imported: Mapping[str, str] = {}
         self.candidates: list[Candidate] = []
 
-    def run(self) -> list[Candidate]:
-        self.taints.fill(self.module, self.tree.body, {})
+    def run(self, imported: Mapping[str, str] | None = None) -> list[Candidate]:
+        """The candidates; ``imported``: ``module.function`` -> how a sibling file's function reaches
+        for the user's identity (its ``helpers.exports``)."""
+        self.imported = imported or {}
         self._body(self.tree.body, _Where(MODULE, self.module))
         return self.candidates
 
@@ -87,30 +102,44 @@ class Analyzer:
             elif isinstance(stmt, ast.ClassDef):
                 scope = Scope(where.scope, bound_names(stmt.body), is_class=True)
                 self.taints.fill(scope, stmt.body, {})
-                self._body(stmt.body, _Where(CLASS, scope))
+                self._body(stmt.body, _Where(CLASS, scope, methods=methods(stmt), wrapped=self._wrapped(stmt.body)))
 
-    def _function(self, function: ast.FunctionDef | ast.AsyncFunctionDef, outer: _Where) -> None:
-        decorators = [self.names.qualify(d.func if isinstance(d, ast.Call) else d) or "" for d in function.decorator_list]
+    def _wrapped(self, body: list[ast.stmt]) -> frozenset[str]:
+        """The names a class body decorates by assignment: both in ``predict_stream =
+        obo_auth.on_behalf_of_user(_predict_stream)`` (also with arguments: ``on_behalf_of_user(strict=True)(f)``)."""
+        wrapped: set[str] = set()
+        for stmt in statements(body):
+            if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and len(stmt.value.args) == 1):
+                continue
+            decorator = stmt.value.func.func if isinstance(stmt.value.func, ast.Call) else stmt.value.func
+            if library.is_obo_decorator(self.names.qualify(decorator) or "") and isinstance(stmt.value.args[0], ast.Name):
+                wrapped.add(stmt.value.args[0].id)
+                wrapped.update(target.id for target in stmt.targets if isinstance(target, ast.Name))
+        return frozenset(wrapped)
+
+    def _function(self, function: Function, outer: _Where) -> None:
+        spelled = decorators(function, self.names)
         is_method = outer.kind == CLASS
-        if is_method and function.name == "__init__":
-            kind = INIT
-        elif any(library.is_cache_decorator(d) for d in decorators):
-            kind = CACHED
-        elif is_method and function.name in library.PREDICT_METHODS and not any(library.is_obo_decorator(d) for d in decorators):
-            kind = UNDECORATED_PREDICT
-            self._undecorated_predict(function)
-        else:
-            kind = FUNCTION
-            if any(library.is_obo_decorator(d) for d in decorators):
-                self._slot_reads(function)
-        names = [arg.arg for arg, _ in parameters(function.args)]
+        decorated = any(library.is_obo_decorator(d) for d in spelled) or function.name in outer.wrapped
         self_name, self_is_class = outer.self_name, outer.self_is_class  # a closure stores on its method's self
-        if is_method and "staticmethod" not in decorators and function.args.posonlyargs + function.args.args:
-            self_name = (function.args.posonlyargs + function.args.args)[0].arg
-            self_is_class = "classmethod" in decorators
-        scope = Scope(outer.scope.for_functions(), bound_names(function.body) | set(names))
+        if is_method:
+            self_name, self_is_class = self_parameter(function, self.names)
+        scope = function_scope(function, outer.scope, self_name if is_method else None, outer.methods)
         header = {name: Taint.HEADER | Taint.USER for name in library.forwarded_token_parameters(function.args, self.names)}
         self.taints.fill(scope, function.body, header)
+        if is_method and function.name == "__init__":
+            kind = INIT
+        elif is_method and function.name == "load_context":  # mlflow's PythonModel hook, run once at load
+            kind = LOAD_CONTEXT
+        elif any(library.is_cache_decorator(d) for d in spelled):
+            kind = CACHED
+        elif is_method and function.name in library.PREDICT_METHODS and not decorated:
+            kind = UNDECORATED_PREDICT
+            self._undecorated_predict(function, scope)
+        else:
+            kind = FUNCTION
+            if decorated:
+                self._slot_reads(function)
         declared = frozenset(
             name for stmt in statements(function.body) if isinstance(stmt, (ast.Global, ast.Nonlocal)) for name in stmt.names
         )
@@ -151,7 +180,8 @@ class Analyzer:
         for node in self._direct(stmt):
             if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
                 continue
-            if isinstance(node.func, ast.Name) and node.func.id == "setattr" and len(node.args) == 3:
+            setter = node.func.id == "setattr" if isinstance(node.func, ast.Name) else node.func.attr == "__setattr__"
+            if setter and len(node.args) == 3:  # setattr(self, "x", v), object.__setattr__(self, "x", v)
                 kind = self._store_kind(node.args[0], where, into=True)
                 values = node.args[2:]
             elif isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS:
@@ -178,13 +208,13 @@ class Analyzer:
         ``target`` stays: ``self`` for self.x / self.cache[k], ``class`` for cls.x or a module class's
         attribute, ``global`` for a global or nonlocal name or an object the module created; None
         for anything that ends with the call."""
-        root = root_name(target)
+        root, of_class = _holder(target, where)
         if root is None or where.kind in (MODULE, CLASS):
             return None  # at module level and in class bodies, everything built is shared already (_BUILT_ONCE)
         if not into:
             return "global" if root in where.declared_global and not self.streamlit else None
         if root == where.self_name:
-            return "class" if where.self_is_class else "self"
+            return "class" if where.self_is_class or of_class else "self"
         if where.scope.owner(root) is not self.module and root not in where.declared_global:
             return None  # a local (request.state.x, a list built in this call)
         if root in self.module_classes:
@@ -199,37 +229,46 @@ class Analyzer:
             taint |= self.taints.argument(value, scope)
         return taint
 
-    def _undecorated_predict(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    def _undecorated_predict(self, function: Function, scope: Scope) -> None:
         uses = sorted(
             ((node.lineno, node.col_offset), use)
             for stmt in function.body
             for node in ast.walk(stmt)
-            if (use := self._identity_use(node))
+            if (use := self._identity_use(node, scope))
         )
         if uses:
             (line, _), use = uses[0]
             self._add("predict-not-decorated", function, name=function.name, use=use, use_line=line)
 
-    def _slot_reads(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    def _slot_reads(self, function: Function) -> None:
         """Inside a decorated call, the runtime's shared slot bypasses the identity obo_auth pinned."""
         for stmt in function.body:
             for node in ast.walk(stmt):
-                use = self._identity_use(node)
+                use = library.identity_use(node, self.names)
                 if use in _SLOT_READS:
                     self._add("slot-read-in-request", node, name=function.name, use=use)
 
-    def _identity_use(self, node: ast.AST) -> str | None:
-        """What ``node`` is, if it reaches for the end user's identity directly."""
-        if isinstance(node, (ast.Name, ast.Attribute)) and library.is_user_credentials(self.names.qualify(node) or ""):
-            return "ModelServingUserCredentials"
-        if isinstance(node, ast.Call):
-            name = self.names.qualify(node.func) or ""
-            if library.is_current_request(name):
-                return "current_request()"
-            if library.is_invoker_token_function(name):
-                return "the serving runtime's invoker token"
-        if library.reads_invoker_slot(node, self.names):
-            return "the serving runtime's invoker token"
-        if library.reads_forwarded_token(node, self.names):
-            return "the x-forwarded-access-token header"
-        return None
+    def _identity_use(self, node: ast.AST, scope: Scope) -> str | None:
+        """What ``node`` is, if it reaches for the end user's identity, itself or through a call to the agent's own code."""
+        if isinstance(node, ast.Call) and (use := self.helpers.use_of_call(node, scope, self.imported)):
+            return use
+        return library.identity_use(node, self.names)
+
+
+def _holder(target: ast.expr, where: _Where) -> tuple[str | None, bool]:
+    """The name a value put into ``target`` is kept on, and whether on that object's class: ``self``
+    for self.a[k], vars(self)[k] or super(); (``self``, True) for type(self).x and self.__class__.x."""
+    node, of_class = target, False
+    while True:
+        if isinstance(node, ast.Attribute):
+            of_class |= node.attr == "__class__"
+            node = node.value
+        elif isinstance(node, ast.Subscript):
+            node = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super" and not node.args:
+            return where.self_name, False
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("vars", "type") and len(node.args) == 1:
+            of_class |= node.func.id == "type"
+            node = node.args[0]
+        else:
+            return (node.id if isinstance(node, ast.Name) else None), of_class

@@ -18,8 +18,13 @@ FORWARDED_TOKEN_HEADER = "x-forwarded-access-token"
 # process-wide main-thread slot (shared/REFERENCE.md).
 _INVOKER_TOKEN_FUNCTIONS = frozenset({"mlflowserving.scoring_server.agent_utils.fetch_obo_token", "fetch_obo_token"})
 _INVOKER_TOKEN_SLOT = "invokers_token"
+# How identity_use names the two ways of reading that process-wide token.
+USER_CREDENTIALS = "ModelServingUserCredentials"
+INVOKER_TOKEN = "the serving runtime's invoker token"
+FORWARDED_TOKEN = "the x-forwarded-access-token header"
 _CURRENT_REQUEST = frozenset({"obo_auth.current_request", "obo_auth.context.current_request"})
 _ON_BEHALF_OF_USER = frozenset({"obo_auth.on_behalf_of_user", "obo_auth.decorator.on_behalf_of_user"})
+_PARTIAL = frozenset({"functools.partial", "partial"})
 # Each keeps what its function returns for every later caller; st.cache_resource across all sessions.
 _CACHES = frozenset({"functools.cache", "functools.lru_cache", "functools.cached_property", "streamlit.cache_resource"})
 _IDENTITY_CLIENTS = frozenset({"WorkspaceClient", "AccountClient", "Config"})
@@ -56,6 +61,10 @@ def is_current_request(name: str) -> bool:
 
 def is_obo_decorator(name: str) -> bool:
     return name in _ON_BEHALF_OF_USER
+
+
+def is_partial(name: str) -> bool:
+    return name in _PARTIAL
 
 
 def is_cache_decorator(name: str) -> bool:
@@ -95,8 +104,35 @@ def reads_forwarded_token(node: ast.AST, names: Names) -> bool:
 
 
 def reads_invoker_slot(node: ast.AST, names: Names) -> bool:
-    """``threading.main_thread().__dict__["invokers_token"]``."""
-    return isinstance(node, ast.Subscript) and names.string(node.slice) == _INVOKER_TOKEN_SLOT
+    """``threading.main_thread().__dict__["invokers_token"]``, ``....__dict__.get("invokers_token")``,
+    ``getattr(threading.main_thread(), "invokers_token")``, ``threading.main_thread().invokers_token``:
+    the slot's name is the runtime's own, so any read of it by that name is the slot."""
+    if isinstance(node, ast.Subscript):
+        return names.string(node.slice) == _INVOKER_TOKEN_SLOT
+    if isinstance(node, ast.Attribute):
+        return node.attr == _INVOKER_TOKEN_SLOT and isinstance(node.ctx, ast.Load)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+        return bool(node.args) and names.string(node.args[0]) == _INVOKER_TOKEN_SLOT
+    if isinstance(node, ast.Call) and names.qualify(node.func) == "getattr":
+        return len(node.args) >= 2 and names.string(node.args[1]) == _INVOKER_TOKEN_SLOT
+    return False
+
+
+def identity_use(node: ast.AST, names: Names) -> str | None:
+    """What ``node`` is, if it reaches for the end user's identity directly."""
+    if isinstance(node, (ast.Name, ast.Attribute)) and is_user_credentials(names.qualify(node) or ""):
+        return USER_CREDENTIALS
+    if isinstance(node, ast.Call):
+        name = names.qualify(node.func) or ""
+        if is_current_request(name):
+            return "current_request()"
+        if is_invoker_token_function(name):
+            return INVOKER_TOKEN
+    if reads_invoker_slot(node, names):
+        return INVOKER_TOKEN
+    if reads_forwarded_token(node, names):
+        return FORWARDED_TOKEN
+    return None
 
 
 def reads_credential_variable(node: ast.AST, names: Names) -> bool:

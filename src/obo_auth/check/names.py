@@ -57,5 +57,9 @@ class Names:
             return self._strings.get(node.id)
         return None
 
+    def is_imported(self, name: str) -> bool:
+        """Whether ``name`` stands for something the module imports."""
+        return name in self._aliases
+
     def imports(self, module: str) -> bool:
         return any(target == module or target.startswith(module + ".") for target in self._aliases.values())

@@ -5,21 +5,22 @@ A *user-scoped* value is one that acts as, or is, an end user's credential witho
 a request: ``ModelServingUserCredentials()`` (databricks-sdk or databricks-ai-bridge), the serving
 runtime's invoker token, the ``x-forwarded-access-token`` header of a Databricks App, and whatever
 is built from one (``WorkspaceClient(credentials_strategy=...)``, ``WorkspaceClient(token=...)``,
-a tool, an agent holding the tool). obo_auth's own ``current_request().user_client``, and the tools
-built from it, are request-bound by design and are not user-scoped in this sense.
+a tool, an agent holding the tool, ``functools.partial`` of one, a call to one of the module's own
+functions that returns one). obo_auth's own ``current_request().user_client``, and the tools built
+from it, are request-bound by design and are not user-scoped in this sense.
 
 | id | flags |
 |---|---|
 | apps-identity-fallback | a missing x-forwarded-access-token header falls back to the app's own identity |
-| current-request-no-request | obo_auth.current_request() at module level, in a class body, in __init__, in a cached function, or in an undecorated predict |
+| current-request-no-request | obo_auth.current_request() at module level, in a class body, in __init__ or load_context, in a cached function, or in an undecorated predict |
 | user-client-cached | a user-scoped value returned by a cached function (functools.cache, lru_cache, cached_property; st.cache_resource) |
 | user-client-global | a user-scoped value assigned to a global or nonlocal, or put in a module-level object |
-| user-client-in-init | a user-scoped value built in __init__ |
-| user-client-on-self | a user-scoped value stored on self (self.x = ..., setattr(self, ...), self.x.append(...)) |
-| user-client-class-attribute | a user-scoped value kept as a class attribute (class body, cls.x = ...) |
+| user-client-in-init | a user-scoped value built in __init__ or load_context |
+| user-client-on-self | a user-scoped value stored on self (self.x = ..., setattr(self, ...), vars(self)[k] = ..., self.x.append(...)) |
+| user-client-class-attribute | a user-scoped value kept as a class attribute (class body, cls.x = ..., type(self).x = ...) |
 | user-client-module-level | a user-scoped value built at module level (not in a Streamlit script, whose module level runs per session) |
 | kept-unsafe-tool | an MCP server, OAuth provider or Lakebase pool (obo_auth.keep_unsafe.KEPT_UNSAFE) built from obo_auth's user client and kept |
-| predict-not-decorated | predict / predict_stream uses the end user's identity but is not decorated with @obo_auth.on_behalf_of_user |
+| predict-not-decorated | predict / predict_stream uses the end user's identity (itself, or through a function of its module or of a file beside it) but is not decorated with @obo_auth.on_behalf_of_user |
 | slot-read-in-request | a decorated call reaches for the serving runtime's process-wide token (ModelServingUserCredentials, the invoker slot) instead of its pinned user client |
 """
 
@@ -71,8 +72,9 @@ _RULES = (
     ),
     Rule(
         "user-client-in-init",
-        "A user-scoped client or tool is built in __init__.",
-        "user-scoped client or tool built in __init__: the agent is built once, with no user, and serves every request",
+        "A user-scoped client or tool is built in __init__ or load_context.",
+        "user-scoped client or tool built in __init__ or load_context: the agent is built once, with no user, "
+        "and serves every request",
         _PER_REQUEST,
     ),
     Rule(
