@@ -30,6 +30,7 @@ from databricks.sdk import WorkspaceClient
 from obo_auth.cli import workspace_audit
 from obo_auth.cli.main import cli
 from obo_auth.cli.workspace_audit import record_line
+from obo_auth.terminal import printable
 from obo_auth.serving.workspace_link import WorkspaceLink
 
 CLI = [sys.executable, "-c", "from obo_auth.cli.main import cli; cli()"]
@@ -274,7 +275,7 @@ def test_every_printed_field_is_escaped(fields):
 
 
 def test_escapes_read_as_python_escapes():
-    shown = workspace_audit.printable("a\x1b[2J\x00\x7f\x9b\u2028\u2029\u202e\U000e0041 é")
+    shown = printable("a\x1b[2J\x00\x7f\x9b\u2028\u2029\u202e\U000e0041 é")
     assert shown == r"a\x1b[2J\x00\x7f\x9b\u2028\u2029\u202e\U000e0041 é"
 
 

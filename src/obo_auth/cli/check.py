@@ -13,7 +13,7 @@ import json
 import click
 
 from obo_auth.check import RULES, CheckError, Finding, check_paths, python_files
-from obo_auth.cli.workspace_audit import printable
+from obo_auth.terminal import printable
 
 JSON_SCHEMA = "obo-auth-check/1"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from obo_auth.cli.workspace_audit import printable
+from obo_auth.terminal import printable
 from obo_auth.review.render import FORMATS
 
 

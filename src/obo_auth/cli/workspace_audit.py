@@ -15,6 +15,7 @@ from rich.text import Text
 
 from obo_auth.admin_api import is_audit_read
 from obo_auth.cli.workspace_runtime import admin_link
+from obo_auth.terminal import printable
 from obo_auth.testing.audit import principal_names
 
 _POLL_SECONDS = 0.5
@@ -28,23 +29,6 @@ def record_line(record: dict, *, reason: bool = False) -> str:
     """
     line = f"{_clock(record)}  {_who(record)}  {_call(record)}  {_outcome(record)}"
     return f"{line}  {printable(record['reason'])}" if reason else line
-
-
-def printable(value: object) -> str:
-    """``value`` as text a terminal only displays: every character that is not printable (C0
-    and C1 controls such as ESC, DEL, line and paragraph separators, bidi and other format
-    characters) is shown as its Python escape, e.g. ESC as the four characters ``\\x1b``."""
-    text = str(value)
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else _escape(char) for char in text)
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 @click.command()

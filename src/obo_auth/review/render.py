@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from obo_auth.cli.workspace_audit import printable
+from obo_auth.terminal import printable
 
 FORMATS = ("terminal", "markdown", "json")
 # What can make Markdown of text mid-line: emphasis, code spans, links and images (which need
