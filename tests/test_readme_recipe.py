@@ -43,7 +43,7 @@ def shell(tmp_path):
 
     class Shell:
         def __init__(self):
-            self.project, self.temp, self.blocks = project, temp, recipe()
+            self.project, self.temp, self.blocks, self.environment = project, temp, recipe(), environment
 
         def start(self, name: str) -> subprocess.Popen:
             process = subprocess.Popen(
@@ -109,3 +109,19 @@ def test_the_readme_recipe_runs_start_to_finish(shell):
     workspace_out, _ = shell.stop(workspace)
     assert re.search(r"carol@example\.com via obo-agent\s+GET /api/2\.0/vector-search/indexes/main\.docs\.handbook_index/query", workspace_out)
     assert sorted(p.name for p in shell.project.iterdir()) == ["log_agent.py", "my_agent.py"]  # no mlflow.db, no mlruns
+
+
+def test_the_readme_plugin_example_passes_as_written(shell):
+    for name in ("my_agent.py", "test_my_agent.py", "seeds/two_teams.yaml"):
+        (shell.project / name).parent.mkdir(exist_ok=True)
+        (shell.project / name).write_text(shell.blocks[name])
+
+    # The plugin is found through its entry point: no conftest.py, no -p.
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_agent.py"],
+        cwd=shell.project, env=shell.environment, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "3 passed" in done.stdout
+    assert sorted(p.name for p in shell.project.iterdir() if p.name != "__pycache__") == ["my_agent.py", "seeds", "test_my_agent.py"]
