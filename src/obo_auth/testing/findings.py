@@ -1,18 +1,17 @@
-"""What check_isolation finds: (a) calls as a user outside that user's request, by the audit;
-(b) answers given with other users at once that differ from the same user's answer alone.
-Each finding is one readable problem, naming the request, the user and the question."""
+"""What check_isolation finds in the calls: (a) calls as a user outside that user's request,
+by the audit and, in this process, by which request sent them; (c) requests that made no
+call as their user where others did. Answers are compared in answers.py. Each finding is
+one readable problem, naming the request, the user and the question."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from obo_auth.testing.asking import Reply, custom_outputs
+from obo_auth.testing.asking import Reply
 from obo_auth.testing.audit import AuditCall, AuditView, principal_names
-
-_EXCERPT_CHARS = 110
+from obo_auth.testing.sending import Sent
 
 
 @dataclass(frozen=True)
@@ -27,15 +26,17 @@ class Asked:
     start: float  # on the workspace's clock, before the request was sent
     end: float  # after its answer was back
     fingerprint: str | None  # in-process: the request's own token; served: serving mints it, unseen
+    stream: bool = False  # asked with predict_stream
+    rerun: bool = False  # the second answer alone: two that differ mean the agent is not deterministic
 
     @property
     def label(self) -> str:
-        when = "alone" if self.round == 0 else f"in round {self.round}"
-        return f"{self.user}'s request {self.question!r} ({when})"
+        when = ("alone, again" if self.rerun else "alone") if self.round == 0 else f"in round {self.round}"
+        return f"{self.user}'s request {self.question!r} ({when}{', streamed' if self.stream else ''})"
 
 
 def call_problems(asked: list[Asked], calls: AuditView, users: set[str], agent: str, *, tokens_known: bool) -> list[str]:
-    """(a): each call as a user, attributed to a request by its token, ran in that request."""
+    """(a) by the audit: each call as a user, attributed to a request by its token, ran in that request."""
     by_token = {a.fingerprint: a for a in asked if a.fingerprint}
     groups: dict[str | None, list[AuditCall]] = {}
     for call in calls:
@@ -61,62 +62,63 @@ def call_problems(asked: list[Asked], calls: AuditView, users: set[str], agent: 
     return problems
 
 
-def answer_problems(asked: list[Asked], users: tuple[str, ...], compare: Callable[[Reply], Any]) -> list[str]:
-    """(b): each answer asked with others equals the same user's answer alone."""
-
-    def key(reply: Reply) -> str:
-        return json.dumps(compare(reply), sort_keys=True, default=repr)
-
-    alone = {(a.user, a.question): a.reply for a in asked if a.round == 0}
-    differing: dict[tuple[str, str, str], list[Asked]] = {}
-    for a in asked:
-        if a.round and key(a.reply) != key(alone[a.user, a.question]):
-            differing.setdefault((a.user, a.question, key(a.reply)), []).append(a)
+def send_problems(asked: list[Asked], sent: list[Sent]) -> list[str]:
+    """(a) by the sender, in this process: each call carrying a request's token while that request
+    ran was sent by that request. (Calls after it ended: the audit's problems say so already.)"""
+    by_token = {a.fingerprint: a for a in asked if a.fingerprint}
+    groups: dict[tuple[str | None, str], list[Sent]] = {}
+    for call in sent:
+        owner = by_token.get(call.bearer)
+        if owner is not None and call.sender != call.bearer and call.time <= owner.end:
+            groups.setdefault((call.sender, call.bearer), []).append(call)
     problems = []
-    for (user, question, got), group in differing.items():
-        whose = [other for other in users if other != user and key(alone[other, question]) == got]
-        rounds = ("round " if len(group) == 1 else "rounds ") + ", ".join(str(a.round) for a in group)
-        got_what = f"the answer {' and '.join(whose)} got alone, not {user}'s own" if whose else f"another answer than {user} got alone"
-        problems.append(
-            f"{user} asked {question!r} with other users at once ({rounds}) and got {got_what}:\n"
-            + "\n".join(f"    {line}" for line in _differences(group[0].reply, alone[user, question]))
-        )
+    for (sender, bearer), group in groups.items():
+        owner, by = by_token[bearer], by_token.get(sender)
+        sent_by = f"sent by {by.label}" if by else "sent outside every request of the check (by a thread that did not copy the request's context)"
+        problems.append(f"{_calls(group)} {sent_by} ran as {owner.principal}, with the token of {owner.label}, while that request was in flight")
     return problems
 
 
-def what_a_user_sees(reply: Reply) -> Any:
-    return [reply.status, reply.text, custom_outputs(reply.body)]
+def silent_problems(asked: list[Asked], calls: AuditView, users: Sequence[str], *, in_process: bool) -> list[str]:
+    """(c) An agent that made no call as a user answers from something else: its own identity,
+    or what it kept. Each first answer alone comes from a fresh agent object, so one that made
+    no call as its user, where another user's for the same question did, came from state kept
+    outside that object (or in the object passed in, before the check)."""
+    principals = {a.principal for a in asked}
+    via_agent = [c for c in calls if c.principal in principals and c.on_behalf_of_user]
+    if not via_agent:
+        who = users[0] if len(users) == 1 else f"any of {names(users)}"
+        if in_process:
+            why = "(ModelServingUserCredentials outside serving falls back to the environment's identity), or answering from what it kept before the check"
+        else:
+            why = "for every user"
+        return [f"no call ran as {who}: the agent may be acting as itself {why}"]
+
+    def made_calls(a: Asked) -> bool:
+        if a.fingerprint:
+            return any(c.token_fingerprint == a.fingerprint for c in via_agent)
+        return any(c.principal == a.principal and a.start <= c.time <= a.end for c in via_agent)  # served: alone, one at a time
+
+    first = [a for a in asked if a.round == 0 and not a.rerun]
+    calling = [a for a in first if made_calls(a)]
+    problems = []
+    for a in first:
+        others = [b.user for b in calling if (b.question, b.stream) == (a.question, a.stream) and b.user != a.user]
+        if others and not made_calls(a):
+            problems.append(
+                f"{a.label} made no call as {a.user}, while the same question asked alone by {names(others)} made calls as them: "
+                "its answer came from state kept outside the fresh agent object it was asked of "
+                "(a module-level, class-level or functools cache), or from before the check"
+            )
+    return problems
 
 
-def _differences(got: Reply, alone: Reply) -> list[str]:
-    lines = []
-    if got.status != alone.status:
-        lines.append(f"status {got.status}, alone {alone.status}")
-    if got.text != alone.text:
-        at = next((i for i, (a, b) in enumerate(zip(got.text, alone.text)) if a != b), min(len(got.text), len(alone.text)))
-        lines.append(f"with others: {_excerpt(got.text, at)!r}")
-        lines.append(f"alone:       {_excerpt(alone.text, at)!r}")
-    got_outputs, alone_outputs = custom_outputs(got.body) or {}, custom_outputs(alone.body) or {}
-    if isinstance(got_outputs, dict) and isinstance(alone_outputs, dict):
-        for name in sorted(set(got_outputs) | set(alone_outputs)):
-            if got_outputs.get(name) != alone_outputs.get(name):
-                lines.append(f"custom_outputs[{name!r}]: with others {_short(got_outputs.get(name))}; alone {_short(alone_outputs.get(name))}")
-    return lines or ["(they differ in what compare= looks at)"]
+def names(items: Sequence[str]) -> str:
+    """``alice``, ``alice and bob``, ``alice, bob and carol``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _excerpt(text: str, at: int) -> str:
-    """``text`` around character ``at``, where two answers part."""
-    start = max(0, at - 30)
-    end = start + _EXCERPT_CHARS
-    return ("..." if start else "") + text[start:end] + ("..." if end < len(text) else "")
-
-
-def _short(value: Any) -> str:
-    shown = json.dumps(value, default=repr)
-    return shown if len(shown) <= _EXCERPT_CHARS else shown[: _EXCERPT_CHARS - 3] + "..."
-
-
-def _calls(calls: list[AuditCall]) -> str:
+def _calls(calls: Sequence[Any]) -> str:
     return count(calls, "call")
 
 

@@ -9,6 +9,7 @@ as outside serving it always does.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -20,12 +21,12 @@ from obo_auth.testing.asking import Reply, answer_text, request_body, streamed_t
 if TYPE_CHECKING:
     from obo_auth.local import LocalWorkspace
 
-# Cleared for the agent's block: a developer's login left beside the agent's client
-# credentials would make databricks-sdk refuse the mix, or act as the developer.
-_LOGIN_VARIABLES = (
-    "DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET",
-    "DATABRICKS_USERNAME", "DATABRICKS_PASSWORD", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE",
-)  # fmt: skip
+# Cleared for the agent's block, as serving's runtime clears them (obo_auth.serving.runtime):
+# a developer's login (a variable, or ~/.databrickscfg's [DEFAULT] profile, which the SDK
+# tries before others) beside the agent's client credentials would make databricks-sdk
+# refuse the mix, or act as the developer.
+_LOGIN_PREFIXES = ("DATABRICKS_", "ARM_", "GOOGLE_")
+_NO_CONFIG_FILE = os.path.join(os.devnull, "no-databrickscfg")  # under a file: it cannot exist
 
 
 def interface_of(agent: Any) -> str:
@@ -41,13 +42,23 @@ def interface_of(agent: Any) -> str:
     raise TypeError(f"expected an agent object (an mlflow ChatAgent or ResponsesAgent) or a served agent, got {what}")
 
 
+def has_own_stream(agent: Any) -> bool:
+    """Whether the agent implements ``predict_stream`` (mlflow's own raises NotImplementedError)."""
+    from mlflow.pyfunc import ChatAgent, ResponsesAgent
+
+    base = ChatAgent if interface_of(agent) == "chat_agent" else ResponsesAgent
+    return type(agent).predict_stream is not base.predict_stream
+
+
 @contextmanager
 def agent_environment(workspace: LocalWorkspace, agent: str) -> Iterator[None]:
-    """The agent's own identity (OAuth M2M as ``agent``) in the environment, for the block only."""
+    """The agent's own identity (OAuth M2M as ``agent``) in the environment, and no other login,
+    for the block only."""
     __tracebackhide__ = True  # pytest --showlocals would print this frame's locals: the client secret
     with pytest.MonkeyPatch.context() as patch:
-        for name in _LOGIN_VARIABLES:
-            patch.delenv(name, raising=False)
+        for name in [name for name in os.environ if name.startswith(_LOGIN_PREFIXES)]:
+            patch.delenv(name)
+        patch.setenv("DATABRICKS_CONFIG_FILE", _NO_CONFIG_FILE)
         for name, value in workspace.environment_for(agent).items():
             patch.setenv(name, value)
         yield

@@ -8,7 +8,8 @@ Fixtures:
 - ``obo_workspace``: the running ``LocalWorkspace`` of this test: one per seed for the whole
   session (default: ``--obo-seed``, else the ``obo_seed`` ini option, else the built-in seed).
 - ``obo``: ``obo_auth.testing.harness.Obo`` on that workspace: ``as_user``, ``ask``,
-  ``serve``, ``check_isolation``, and ``audit``, the calls of this test only.
+  ``serve``, ``check_isolation``, and ``audit``, the calls of this test only (a warning at
+  its end names an earlier test whose tokens were still in use).
 
 Marker: ``@pytest.mark.obo_seed(seed, agent="obo-agent")``, a YAML path (relative to the
 test's file) or a dict in the seed format, and the service principal the agent acts as.
@@ -69,11 +70,14 @@ def obo_workspace(request: pytest.FixtureRequest, _obo_session):
 def obo(request: pytest.FixtureRequest, obo_workspace, _obo_session):
     """Acts as this test's workspace users: ``obo.as_user("alice")``, ``obo.ask(agent, "bob", question)``,
     ``obo.serve(model_uri)``, ``obo.check_isolation(agent, questions)``, and ``obo.audit``, the
-    calls of this test only. With no MLflow store chosen, traces and models go to a throwaway one."""
+    calls of this test only. With no MLflow store chosen, traces and models go to a throwaway one.
+    At the test's end, calls made with an earlier test's tokens (its agent's threads) are a warning."""
     from obo_auth.testing.harness import Obo
 
     _obo_session.mlflow_store()
-    return Obo(obo_workspace, agent=_agent(request), session=_obo_session)
+    obo = Obo(obo_workspace, agent=_agent(request), session=_obo_session, test=request.node.nodeid)
+    yield obo
+    obo.close()
 
 
 def _marker(request: pytest.FixtureRequest) -> pytest.Mark | None:

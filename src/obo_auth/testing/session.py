@@ -2,7 +2,9 @@
 
 A workspace per seed: starting one is cheap, but a session's tests should not each pay for
 it, and nothing in it is left from one test that another could see, except the audit log,
-which every test reads only from where it began. A served model per (workspace, model,
+which every test reads only from where it began, and only its own tokens' calls there: which
+test minted each token for the agent is kept (MintedTokens), since an earlier test's agent
+may go on using one (a thread, a kept client). A served model per (workspace, model,
 endpoint name): starting local serving takes seconds, so tests share it as they would share
 a deployed endpoint. The MLflow store (store.py), set up the first time a test needs one.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +23,7 @@ from obo_auth.testing.store import session_store
 
 if TYPE_CHECKING:
     from obo_auth.local import LocalWorkspace
+    from obo_auth.testing.audit import AuditCall
 
 Seed = Path | dict | None  # None: the built-in default seed
 
@@ -35,6 +38,11 @@ class SessionResources:
         self._workspaces: dict[str, LocalWorkspace] = {}
         self._served: dict[tuple[str, str, str], ServedAgent] = {}
         self._store: str | None = None
+        self._token_tests: dict[str, str] = {}  # a token's fingerprint -> the test that minted it
+
+    def minted_tokens(self, test: str) -> MintedTokens:
+        """The tokens ``test`` mints for the agent, among the session's."""
+        return MintedTokens(self._token_tests, self._lock, test)
 
     def __enter__(self) -> SessionResources:
         return self
@@ -85,3 +93,26 @@ def _seed_key(seed: Seed) -> str:
     if isinstance(seed, dict):
         return json.dumps(seed, sort_keys=True, default=str)
     return str(Path(seed).resolve())
+
+
+class MintedTokens:
+    """Which tokens for the agent one test minted, kept by fingerprint (never the token) in
+    the session's record, so that a later test can tell an earlier test's calls from its own."""
+
+    def __init__(self, tests: dict[str, str], lock: threading.Lock, test: str):
+        self._tests, self._lock, self.test = tests, lock, test
+
+    def claim(self, fingerprints: Iterable[str]) -> None:
+        """Records the tokens as this test's, unless an earlier test minted them."""
+        with self._lock:
+            for token in fingerprints:
+                self._tests.setdefault(token, self.test)
+
+    def earlier_test(self, call: AuditCall) -> str | None:
+        """The earlier test whose token ``call`` carried; None for this test's, or for any other token."""
+        with self._lock:
+            test = self._tests.get(call.token_fingerprint or "")
+        return test if test != self.test else None
+
+    def ours(self, call: AuditCall) -> bool:
+        return self.earlier_test(call) is None
