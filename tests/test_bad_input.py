@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from obo_auth.local._base import MAX_BODY_BYTES, UC_NAME_PATTERN
+from obo_auth.http_edge import MAX_BODY_BYTES
+from obo_auth.local._base import UC_NAME_PATTERN
 from obo_auth.local.admin.routes import ADMIN_PREFIX
 from obo_auth.local.app import SERVICES
 

@@ -27,7 +27,7 @@ from mlflow.pyfunc import ChatAgent
 from mlflow.types.agent import ChatAgentChunk, ChatAgentMessage, ChatAgentResponse
 
 import obo_auth
-from obo_auth.local._base import NotFound
+from obo_auth.http_edge import NotFound
 from obo_auth.redact import fingerprint
 from obo_auth.serving import ServedEndpoint
 from obo_auth.testing.answers import normalised

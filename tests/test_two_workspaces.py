@@ -9,8 +9,8 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import Unauthenticated
 
+from obo_auth.http_edge import NotFound
 from obo_auth.local import LocalWorkspace
-from obo_auth.local._base import NotFound
 
 ONLY_DAVE = {"users": [{"user_name": "dave@example.com"}]}
 

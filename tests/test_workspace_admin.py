@@ -19,8 +19,8 @@ import pytest
 from databricks.sdk import WorkspaceClient
 
 from obo_auth.admin_api import ADMIN_PREFIX, AUDIT_PATH
+from obo_auth.http_edge import BadRequest
 from obo_auth.local import LocalWorkspace
-from obo_auth.local._base import BadRequest
 from obo_auth.local.api_scopes import API_SCOPES
 from obo_auth.local.audit import AuditRecord
 from obo_auth.scopes import MODEL_SERVING_ALLOWED_SCOPES, UMBRELLA_SCOPES

@@ -43,6 +43,10 @@ class MalformedTokenError(OboAuthError, ValueError):
 class ToolUnavailableError(OboAuthError, PermissionError):
     """``req.require(...)`` could not build a tool with the invoker's access."""
 
+    # The Databricks error code serving answers with (403): the caller lacks the access, as the
+    # workspace's own PermissionDenied says. Serving reads the code, never this class.
+    error_code = "PERMISSION_DENIED"
+
     def __init__(self, name: str, category: str, detail: str):
         super().__init__(f"Tool {name!r} is unavailable to this user ({category.replace('_', ' ')}): {detail}")
         self.name = name

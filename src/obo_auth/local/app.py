@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, request_response
 from starlette.types import Receive, Scope, Send
 
-from obo_auth.local._base import EndpointNotFound
+from obo_auth.http_edge import EndpointNotFound
 from obo_auth.local.admin import routes as admin
 from obo_auth.local.catalog import routes as catalog
 from obo_auth.local.handler import Call, api

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from obo_auth.local._base import PermissionDenied
+from obo_auth.http_edge import PermissionDenied
 from obo_auth.local.identity.models import Principal
 
 # Securable types and what each privilege is called for them.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from obo_auth.local._base import ApiError, PermissionDenied, bearer_token, reject_declared_oversize
+from obo_auth.http_edge import ApiError, PermissionDenied, bearer_token, reject_declared_oversize
 from obo_auth.local.api_scopes import API_SCOPES
 from obo_auth.local.audit import AuditRecord
 from obo_auth.local.identity.models import Principal, TokenInfo

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import uvicorn
 
+from obo_auth.http_edge import loopback_socket
+
 _STARTUP_TIMEOUT_SECONDS = 30
-
-
-def loopback_socket(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
-    """A bound TCP socket for uvicorn (port 0: a free one), or an OSError that says what to do."""
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without
-    # it every response waits ~40 ms for the client's delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"Cannot listen on {host}:{port} ({exc.strerror}); choose another port or 0 for a free one.") from None
-    return sock
 
 
 class BackgroundServer:

@@ -32,8 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from obo_auth.errors import ToolUnavailableError
-from obo_auth.local._base import MAX_BODY_BYTES, ApiError, bearer_token, parse_json
+from obo_auth.http_edge import MAX_BODY_BYTES, ApiError, bearer_token, parse_json
 from obo_auth.redact import fingerprint, scrub
 from obo_auth.scopes import covers
 from obo_auth.serving import runtime
@@ -238,10 +237,12 @@ async def _sse(run: Callable[[Callable[[Any], None]], None], secrets: Callable[[
 
 def _failure(error: Exception, secrets: Callable[[], list[str]]) -> RequestError:
     """What the caller is told about a failed prediction: a Databricks error, never a token."""
-    if isinstance(error, ToolUnavailableError):
-        status, code = 403, "PERMISSION_DENIED"
+    # By the Databricks error code the exception carries (obo_auth's ToolUnavailableError and the
+    # SDK's errors both have one): serving knows the platform's vocabulary, not the agent side's classes.
+    code = getattr(error, "error_code", None)
+    if code == "PERMISSION_DENIED":
+        status = 403
     else:
-        code = getattr(error, "error_code", None)
         status, code = (400, code) if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST") else (500, "INTERNAL_ERROR")
     message = scrub(f"{type(error).__name__}: {error}", secrets())
     logger.warning("prediction failed: %s", message)

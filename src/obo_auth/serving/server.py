@@ -32,7 +32,7 @@ from typing import NoReturn
 import uvicorn
 
 from obo_auth import model_store
-from obo_auth.local.server import loopback_socket
+from obo_auth.http_edge import loopback_socket
 from obo_auth.serving import model_checks, runtime
 from obo_auth.serving.agent_credential import AgentCredential
 from obo_auth.serving.app import ServedModel, build_app

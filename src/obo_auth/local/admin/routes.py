@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from obo_auth.admin_api import ADMIN_PREFIX, AUDIT_PATH
-from obo_auth.local._base import BadRequest, PermissionDenied, endpoint_name, field, query_int, read_json
+from obo_auth.http_edge import BadRequest, PermissionDenied
+from obo_auth.local._base import endpoint_name, field, query_int, read_json
 from obo_auth.local.grants import SECURABLE_TYPES
 from obo_auth.local.handler import Call, api
 from obo_auth.local.serving.models import agent_url

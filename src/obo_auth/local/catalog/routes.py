@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from obo_auth.local._base import NotFound, uc_name
+from obo_auth.http_edge import NotFound
+from obo_auth.local._base import uc_name
 from obo_auth.local.handler import Call, api
 
 _TYPE_NAMES = {"string": "STRING", "int": "INT", "double": "DOUBLE", "boolean": "BOOLEAN"}

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from obo_auth import scopes as scope_math
-from obo_auth.local._base import BadRequest, NotFound, Unauthenticated
+from obo_auth.http_edge import BadRequest, NotFound, Unauthenticated
 from obo_auth.redact import fingerprint, token_hash
 
 # Every workspace identity belongs to this group, as in Databricks.

@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from obo_auth.local._base import ApiError, BadRequest, Unauthenticated, page, query_int, read_body
+from obo_auth.http_edge import ApiError, BadRequest, Unauthenticated, read_body
+from obo_auth.local._base import page, query_int
 from obo_auth.local.handler import Call, api
 from obo_auth.local.identity.models import Principal
 

@@ -15,7 +15,7 @@ import re
 from collections import deque
 from typing import Any
 
-from obo_auth.local._base import BadRequest
+from obo_auth.http_edge import BadRequest
 
 _DOC_URI = re.compile(r"""['"]?doc_uri['"]?\s*[:=]\s*['"]([^'"]+)['"]""")
 _PAGE_CONTENT = re.compile(r"""page_content['"]?\s*[:=]\s*(['"])(.*?)(?<!\\)\1""", re.S)

@@ -6,7 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from obo_auth.local._base import BadRequest, NotFound
+from obo_auth.http_edge import BadRequest, NotFound
 
 # "agent": an endpoint served by obo_auth's local serving (obo_auth.serving); the workspace
 # relays its invocations to the URL serving registered (routes.py).

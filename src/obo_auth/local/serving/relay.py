@@ -16,7 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from obo_auth.local._base import ApiError
+from obo_auth.http_edge import ApiError
 from obo_auth.local.serving.models import ServingEndpoint
 
 logger = logging.getLogger("obo_auth.local")

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from obo_auth.local._base import BadRequest, endpoint_name, field, read_body, read_json
+from obo_auth.http_edge import BadRequest, read_body
+from obo_auth.local._base import endpoint_name, field, read_json
 from obo_auth.local.handler import Call, api
 from obo_auth.local.serving import chat_model
 from obo_auth.local.serving.models import ServingEndpoint, embed

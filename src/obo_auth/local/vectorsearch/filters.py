@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from obo_auth.local._base import BadRequest, parse_json
+from obo_auth.http_edge import BadRequest, parse_json
 
 Predicate = Callable[[dict[str, Any]], bool]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from obo_auth.local._base import BadRequest, NotFound
+from obo_auth.http_edge import BadRequest, NotFound
 from obo_auth.local.identity.models import Principal
 from obo_auth.local.vectorsearch.filters import matches, parse_filters
 from obo_auth.local.vectorsearch.ranking import bm25_scores

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from obo_auth.local._base import BadRequest, NotFound, endpoint_name, field, int_field, read_json, uc_name
+from obo_auth.http_edge import BadRequest, NotFound
+from obo_auth.local._base import endpoint_name, field, int_field, read_json, uc_name
 from obo_auth.local.handler import Call, api
 from obo_auth.local.vectorsearch.models import MAX_RESULTS, Index
 

@@ -1,0 +1,126 @@
+"""What the local workspace and local serving share at their HTTP edge: the Databricks error
+vocabulary and shape, a bounded request body and its JSON, the bearer token, a loopback socket.
+
+Neutral ground (neither side imports the other for it). Errors carry their HTTP status and
+Databricks ``error_code`` on the class (as moto's exceptions do), and serialise to the
+``{"error_code": ..., "message": ...}`` shape that databricks-sdk, the vector-search client
+and the openai client all parse.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class ApiError(Exception):
+    """An error the workspace answers with; the message must say what was wrong and what to do."""
+
+    status = 500
+    error_code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, error_code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if error_code:
+            self.error_code = error_code
+
+    def to_response(self) -> JSONResponse:
+        return JSONResponse({"error_code": self.error_code, "message": self.message}, status_code=self.status)
+
+
+class BadRequest(ApiError):
+    status = 400
+    error_code = "INVALID_PARAMETER_VALUE"
+
+
+class MalformedRequest(BadRequest):
+    error_code = "MALFORMED_REQUEST"
+
+
+class Unauthenticated(ApiError):
+    status = 401
+    error_code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(ApiError):
+    status = 403
+    error_code = "PERMISSION_DENIED"
+
+
+class NotFound(ApiError):
+    status = 404
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class EndpointNotFound(NotFound):
+    """No API at this method and path (Databricks answers ENDPOINT_NOT_FOUND)."""
+
+    error_code = "ENDPOINT_NOT_FOUND"
+
+
+def parse_json(text: str | bytes, what: str) -> Any:
+    """``json.loads``, or a 400 that names ``what`` was not JSON.
+
+    Besides JSONDecodeError, json.loads raises a plain ValueError for integers over Python's
+    4300-digit limit and RecursionError for deeply nested arrays: all are the client's fault.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise MalformedRequest(f"{what} is nested too deeply to parse; send a flatter JSON value.") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors too
+        raise MalformedRequest(f"{what} is not valid JSON ({_short(exc)}).") from None
+
+
+def reject_declared_oversize(request: Request) -> None:
+    """A 400 before anything else when Content-Length already says the body is too large."""
+    declared = request.headers.get("content-length", "")
+    # isascii: str.isdigit() is also true for digits such as '²' that int() refuses.
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BadRequest(_too_large(int(declared)), error_code="REQUEST_ENTITY_TOO_LARGE")
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, at most MAX_BODY_BYTES of it (a chunked body declares no length up front)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadRequest(_too_large(size), error_code="REQUEST_ENTITY_TOO_LARGE")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int) -> str:
+    return f"The request body is {size} bytes or more; the limit is {MAX_BODY_BYTES} bytes."
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header, or None."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:160]
+
+
+def loopback_socket(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
+    """A bound TCP socket for uvicorn (port 0: a free one), or an OSError that says what to do."""
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without
+    # it every response waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"Cannot listen on {host}:{port} ({exc.strerror}); choose another port or 0 for a free one.") from None
+    return sock
