@@ -104,13 +104,19 @@ def _mlmodel_file(model_uri: str, store: str) -> Path:
             raise model_not_found(model_uri, store)
         return path
     import mlflow.artifacts
+
+    with quiet_downloads():
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=stored_file_uri(model_uri, _MLMODEL)))
+
+
+def stored_file_uri(model_uri: str, relative: str) -> str:
+    """The artifact URI of the file or directory ``relative`` of a model in the MLflow store."""
     from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
 
     uri = model_uri.rstrip("/")
     if ModelsArtifactRepository._is_logged_model_uri(uri):  # models:/m-<id>: as Model.load resolves it
         uri = ModelsArtifactRepository.get_underlying_uri(uri)
-    with quiet_downloads():
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{uri}/{_MLMODEL}"))
+    return f"{uri}/{relative}"
 
 
 @contextmanager

@@ -47,7 +47,7 @@ def review(model_uri: str, *, run: Questions | str | Path | dict | None = None, 
         user_scopes, resources = mlmodel.user_scopes(model), mlmodel.resource_entries(model)
         if not _is_python_model(model):
             raise ReviewError(f"{model_uri} is not an agent: its MLmodel has no python_function flavour that serves a Python model")
-        with model_directory(model_uri) as directory:
+        with model_directory(model_uri, model) as directory:
             checked, findings = check_code(code_files(model, directory), directory)
     except mlmodel.ModelUnreadable as unreadable:
         raise ReviewError(str(unreadable)) from None

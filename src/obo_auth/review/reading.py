@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from obo_auth import mlmodel
@@ -20,16 +20,35 @@ _SHIPPED_PACKAGE = "obo_auth"  # policy._ship_obo_auth's copy of this package
 
 
 @contextmanager
-def model_directory(model_uri: str) -> Iterator[Path]:
-    """The model's files: its own directory for a path, else a temporary download of its artifacts."""
+def model_directory(model_uri: str, model: Any) -> Iterator[Path]:
+    """The model's code files (code_parts): in its own directory for a path, else downloaded
+    alone to a temporary one (a model's other artifacts can be large, and are not read)."""
     local = mlmodel.local_path(model_uri)
     if local is not None:
         yield local
         return
     import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
 
     with mlmodel.quiet_downloads(), tempfile.TemporaryDirectory(prefix="obo-auth-review-") as scratch:
-        yield Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=scratch))
+        for part in code_parts(model):
+            try:
+                mlflow.artifacts.download_artifacts(artifact_uri=mlmodel.stored_file_uri(model_uri, part), dst_path=scratch)
+            except MlflowException as missing:
+                if missing.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+        yield Path(scratch)
+
+
+def code_parts(model: Any) -> list[str]:
+    """Where in the model its code is, relative to it: the agent's file (for one logged from
+    code) and the flavour's code directory. A part that would lead out of the model is none."""
+    flavour = python_flavour(model)
+    parts = [Path(flavour["model_code_path"]).name] if logged_from_code(model) else []
+    code_dir = flavour.get("code")
+    if isinstance(code_dir, str) and code_dir:
+        parts.append(code_dir)
+    return [part for part in parts if part and not PurePosixPath(part).is_absolute() and ".." not in PurePosixPath(part).parts]
 
 
 def python_flavour(model: Any) -> dict[str, Any]:
@@ -51,20 +70,18 @@ def code_files(model: Any, model_dir: Path) -> list[Path] | None:
     Only regular files inside the model's directory are read: a link out of it, a FIFO or a
     device named ``*.py`` is not the model's code (and a FIFO would block the review).
     """
-    flavour = python_flavour(model)
     files = []
-    if logged_from_code(model):
-        files.append(model_dir / Path(flavour["model_code_path"]).name)
-    code_dir = flavour.get("code")
-    if isinstance(code_dir, str) and code_dir:
-        code = model_dir / code_dir
-        if _inside(code, model_dir) and code.is_dir():
+    for part in code_parts(model):
+        path = model_dir / part
+        if path.is_dir() and _inside(path, model_dir):  # a directory linked from elsewhere is not walked
             files += [
-                path
-                for path in sorted(code.rglob("*.py"))
-                if path.relative_to(code).parts[0] != _SHIPPED_PACKAGE and "__pycache__" not in path.parts
+                found
+                for found in sorted(path.rglob("*.py"))
+                if found.relative_to(path).parts[0] != _SHIPPED_PACKAGE and "__pycache__" not in found.parts
             ]
-    files = [path for path in files if not path.is_symlink() and path.is_file() and _inside(path, model_dir)]
+        else:
+            files.append(path)
+    files = [path for path in dict.fromkeys(files) if not path.is_symlink() and path.is_file() and _inside(path, model_dir)]
     return files or None
 
 

@@ -69,11 +69,6 @@ class Review:
             "drift": self.drift,
         }
 
-    @property
-    def risks(self) -> list[tuple[str, Risk]]:
-        """Each documented risk once per scope that brings it, as (scope, risk)."""
-        return [(use.scope, risk) for use in self.scopes for risk in use.risks]
-
 
 def build_review(
     model_uri: str,
@@ -104,7 +99,7 @@ def build_review(
                 "Log it from code (the path of its file) to have all of its code reviewed.",
             )
         )  # fmt: skip
-    summary = end_user_summary(user_scopes, as_user, as_agent, scopes)
+    summary = end_user_summary(user_scopes, as_agent, scopes)
     return Review(model_uri, user_scopes is not None, scopes, as_user, as_agent, callouts, code_checked, code_findings, summary)
 
 
@@ -182,9 +177,7 @@ def _callouts(
     return callouts
 
 
-def end_user_summary(
-    user_scopes: list[str] | None, as_user: list[ResourceEntry], as_agent: list[ResourceEntry], scopes: list[ScopeUse]
-) -> str:
+def end_user_summary(user_scopes: list[str] | None, as_agent: list[ResourceEntry], scopes: list[ScopeUse]) -> str:
     """The consent text the platform lacks: what the agent can do as the person reading it.
 
     Built from the scopes, not the declarations: a scope lets the agent call its whole API as
