@@ -26,6 +26,10 @@ from obo_auth.private_files import write_private_json
 CREDENTIALS_FILE = "model-dependencies-oauth-token"
 _SHIM = "mlflowserving.scoring_server.agent_utils"
 
+# The environment variables of a developer's Databricks and cloud logins, none of which a
+# serving container has; obo_auth.testing clears them for an agent acting as itself too.
+LOGIN_VARIABLE_PREFIXES = ("DATABRICKS_", "ARM_", "GOOGLE_")
+
 _request_token: ContextVar[str | None] = ContextVar("obo_auth_serving_invoker", default=None)
 
 
@@ -35,7 +39,7 @@ def install(workspace_url: str, agent_token: str, credentials_dir: Path) -> None
     # In serving no developer credentials exist: no DATABRICKS_*/ARM_*/GOOGLE_* variables, and no
     # ~/.databrickscfg (whose [DEFAULT] profile the SDK would otherwise try before model serving).
     # (The local serving process starts without them already; a benchmark in-process does not.)
-    for variable in [v for v in os.environ if v.startswith(("DATABRICKS_", "ARM_", "GOOGLE_"))]:
+    for variable in [v for v in os.environ if v.startswith(LOGIN_VARIABLE_PREFIXES)]:
         del os.environ[variable]
     os.environ["DATABRICKS_CONFIG_FILE"] = str(credentials_dir / "no-databrickscfg")
     os.environ.update(

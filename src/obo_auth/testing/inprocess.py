@@ -21,11 +21,10 @@ from obo_auth.testing.asking import Reply, answer_text, request_body, streamed_t
 if TYPE_CHECKING:
     from obo_auth.local import LocalWorkspace
 
-# Cleared for the agent's block, as serving's runtime clears them (obo_auth.serving.runtime):
-# a developer's login (a variable, or ~/.databrickscfg's [DEFAULT] profile, which the SDK
-# tries before others) beside the agent's client credentials would make databricks-sdk
-# refuse the mix, or act as the developer.
-_LOGIN_PREFIXES = ("DATABRICKS_", "ARM_", "GOOGLE_")
+# For the agent's block, a developer's login is cleared as serving's runtime clears it (its
+# variables, and ~/.databrickscfg's [DEFAULT] profile, which the SDK tries before others):
+# beside the agent's client credentials it would make databricks-sdk refuse the mix, or act
+# as the developer. The config file is pointed here instead:
 _NO_CONFIG_FILE = os.path.join(os.devnull, "no-databrickscfg")  # under a file: it cannot exist
 
 
@@ -56,7 +55,9 @@ def agent_environment(workspace: LocalWorkspace, agent: str) -> Iterator[None]:
     for the block only."""
     __tracebackhide__ = True  # pytest --showlocals would print this frame's locals: the client secret
     with pytest.MonkeyPatch.context() as patch:
-        for name in [name for name in os.environ if name.startswith(_LOGIN_PREFIXES)]:
+        from obo_auth.serving.runtime import LOGIN_VARIABLE_PREFIXES
+
+        for name in [name for name in os.environ if name.startswith(LOGIN_VARIABLE_PREFIXES)]:
             patch.delenv(name)
         patch.setenv("DATABRICKS_CONFIG_FILE", _NO_CONFIG_FILE)
         for name, value in workspace.environment_for(agent).items():
