@@ -17,14 +17,16 @@ from databricks.sdk.errors import DatabricksError, PermissionDenied, Unauthentic
 
 from obo_auth.local import LocalWorkspace
 from obo_auth.local.admin.routes import ADMIN_PREFIX
-from obo_auth.local.api_scopes import API_SCOPES
+from obo_auth.local.registry import api_scopes
 from obo_auth.local.identity.models import user_id
-from obo_auth.local.seed import Seed
+from obo_auth.local.seed import seed_model
+from obo_auth.local.sql.seed import derived_warehouse_id
 from obo_auth.redact import fingerprint
 from obo_auth.scopes import ALWAYS_GRANTED_SCOPES, UMBRELLA_SCOPES
 
 ME = "/api/2.0/preview/scim/v2/Me"
 INDEX = "main.docs.handbook_index"
+WAREHOUSE_ID = derived_warehouse_id("local-warehouse")
 
 
 class Clock:
@@ -105,17 +107,20 @@ SDK_CALLS = {
     "vector-search.indexes": lambda w: w.vector_search_indexes.get_index(INDEX),
     "serving.endpoints": lambda w: w.serving_endpoints.get("chat-model"),
     "unity-catalog.tables": lambda w: w.tables.get(INDEX),
+    "unity-catalog.functions": lambda w: w.functions.get("main.tools.whoami"),
+    "sql.warehouses": lambda w: w.warehouses.get(WAREHOUSE_ID),
+    "sql.statements": lambda w: w.statement_execution.execute_statement("SELECT 1", WAREHOUSE_ID),
 }
 
 
 def test_every_deniable_api_family_has_an_sdk_call_here():
-    assert set(SDK_CALLS) == {family for family, s in API_SCOPES.items() if s.scope not in ALWAYS_GRANTED_SCOPES}
+    assert set(SDK_CALLS) == {family for family, s in api_scopes().items() if s.scope not in ALWAYS_GRANTED_SCOPES}
 
 
 @pytest.mark.parametrize("family", sorted(SDK_CALLS))
 def test_a_token_without_the_scope_gets_403_invalid_scope_naming_it(ws, family):
-    needed = API_SCOPES[family].scope
-    every_other_scope = sorted({s.scope for s in API_SCOPES.values()} - {needed})
+    needed = api_scopes()[family].scope
+    every_other_scope = sorted({s.scope for s in api_scopes().values()} - {needed})
 
     with pytest.raises(PermissionDenied) as denied:
         SDK_CALLS[family](sdk(ws, ws.issue_token("alice", scopes=every_other_scope)))
@@ -130,7 +135,7 @@ def test_a_token_without_the_scope_gets_403_invalid_scope_naming_it(ws, family):
 UMBRELLA_COVERS = {
     "vector-search": {"vector-search.endpoints", "vector-search.indexes"},
     "model-serving": {"serving.endpoints"},
-    "sql": set(),
+    "sql": {"sql.warehouses", "sql.statements"},
     "genie": set(),
     "apps": set(),
 }
@@ -270,7 +275,9 @@ def test_a_display_name_never_stands_for_a_group_or_another_principal():
         with pytest.raises(PermissionDenied):
             mallory.serving_endpoints.get("chat-model")
         agent = WorkspaceClient(host=ws.url, token=ws.issue_token("obo-agent"))
-        assert agent.current_user.me().display_name == "obo-agent" and agent.current_user.me().user_name is None
+        me = agent.current_user.me()
+        # As the platform answers: a service principal's userName is its application id.
+        assert (me.display_name, me.user_name) == ("obo-agent", ws.client_credentials("obo-agent")[0])
 
 
 def admin_post(ws: LocalWorkspace, route: str, body: dict) -> httpx.Response:
@@ -300,7 +307,7 @@ def test_oauth_m2m_finds_the_client_by_its_application_id_only(mocker):
     """Were a seed to give a service principal alice's principal id as its application id (the seed
     check refuses it: test_seed.py), client credentials would still sign in that client, never alice."""
     seed = {"users": [{"user_name": "alice@example.com"}], "service_principals": [{"name": "bot", "application_id": user_id("alice@example.com")}]}
-    mocker.patch("obo_auth.local.workspace.load_seed", Seed.model_validate)  # past the seed check
+    mocker.patch("obo_auth.local.workspace.load_seed", seed_model().model_validate)  # past the seed check
     with LocalWorkspace(seed) as ws:
         client_id, client_secret = ws.client_credentials("bot")
         m2m = WorkspaceClient(host=ws.url, client_id=client_id, client_secret=client_secret, auth_type="oauth-m2m")

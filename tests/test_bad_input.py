@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 from obo_auth.http_edge import MAX_BODY_BYTES
 from obo_auth.local._base import UC_NAME_PATTERN
 from obo_auth.local.admin.routes import ADMIN_PREFIX
-from obo_auth.local.app import SERVICES
+from obo_auth.local.registry import services
 
 TOKEN_ENDPOINT = "/oidc/v1/token"
 # Routes whose success mints a token: the only accepted requests here that may change state.
 MINTING = {TOKEN_ENDPOINT, f"{ADMIN_PREFIX}/tokens"}
-ROUTE_TEMPLATES = sorted({route.path for service in SERVICES for route in service.routes})
+ROUTE_TEMPLATES = sorted({route.path for service in services() for route in service.routes})
 INDEX = "main.docs.handbook_index"
 QUERY = f"/api/2.0/vector-search/indexes/{INDEX}/query"
 FIXED_QUERY = {"columns": ["id", "chunk"], "query_text": "vacation days", "num_results": 5}

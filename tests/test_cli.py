@@ -191,7 +191,7 @@ def test_env_for_a_user_is_a_token_downscoped_on_request(running_workspace):
 
 def test_eval_of_env_makes_workspace_client_act_as_the_principal_in_that_shell(running_workspace):
     """In a shell still holding another login (alice's token, a profile), as a developer's would."""
-    me = "from databricks.sdk import WorkspaceClient; m = WorkspaceClient().current_user.me(); print(m.user_name or m.display_name)"
+    me = "from databricks.sdk import WorkspaceClient; m = WorkspaceClient().current_user.me(); print(m.user_name if '@' in m.user_name else m.display_name)"
     leftover = {"DATABRICKS_TOKEN": running_workspace.run("workspace", "token", "alice").stdout.strip(), "DATABRICKS_CONFIG_PROFILE": "developer"}
     for principal, expected in (("obo-agent", "obo-agent"), ("bob", "bob@example.com")):
         script = f'eval "$({shlex.join([*CLI, "workspace", "env", principal])})" && {shlex.join([sys.executable, "-c", me])}'

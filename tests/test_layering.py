@@ -7,11 +7,14 @@ Imports under ``if TYPE_CHECKING:`` are for type checkers only and are not count
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from obo_auth.errors import ToolUnavailableError
+from obo_auth.local.registry import services
 from obo_auth.serving.app import _failure
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "obo_auth"
@@ -76,3 +79,51 @@ def test_serving_answers_by_the_databricks_error_code_an_agents_exception_carrie
     broken = _failure(RuntimeError("boom"), lambda: [])
     assert (denied.status, denied.error_code) == (403, "PERMISSION_DENIED")
     assert (broken.status, broken.error_code) == (500, "INTERNAL_ERROR")
+
+
+# -- services are plug-ins: each imports only the services it requires --------------------------
+def _local_packages_imported(path: Path) -> set[str]:
+    """The packages under obo_auth.local that ``path`` imports (``obo_auth.local.X.y`` -> ``X``)."""
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else [a.name for a in getattr(node, "names", [])] if isinstance(node, ast.Import) else []
+        for name in names:
+            parts = name.split(".")
+            if parts[:2] == ["obo_auth", "local"] and len(parts) > 2 and (PACKAGE / "local" / parts[2]).is_dir():
+                found.add(parts[2])
+    return found
+
+
+def _required_closure(name: str) -> set[str]:
+    by_name = {s.name: s for s in services()}
+    closure, todo = set(), [name]
+    while todo:
+        for required in by_name[todo.pop()].requires:
+            if required not in closure:
+                closure.add(required)
+                todo.append(required)
+    return closure
+
+
+@pytest.mark.parametrize("service", [s.name for s in services()])
+def test_a_service_imports_only_the_services_it_requires(service):
+    allowed = {service} | _required_closure(service)
+    for path in (PACKAGE / "local" / service).rglob("*.py"):
+        assert _local_packages_imported(path) <= allowed, f"{path.relative_to(PACKAGE)} imports a service it does not require"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "local").glob("*.py")), ids=lambda p: p.name)
+def test_the_workspace_kernel_knows_no_service_but_identity(path):
+    assert _local_packages_imported(path) <= {"identity"}
+
+
+def test_every_service_package_registers_itself():
+    packages = {p.name for p in (PACKAGE / "local").iterdir() if (p / "__init__.py").exists()}
+    assert {s.name for s in services()} == packages
+
+
+def test_the_local_workspace_and_the_cli_import_without_databricks_sdk():
+    probe = "import sys, obo_auth.local, obo_auth.cli.main; print(sorted(m for m in sys.modules if m.startswith(('databricks', 'mlflow'))))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"

@@ -208,12 +208,14 @@ def test_no_token_reaches_traces(workspace, chat_endpoint, store, mocker):
     assert not any(token.encode() in stored for token in tokens)
 
 
-def test_the_agent_is_registered_as_a_serving_endpoint_every_user_may_query(workspace, chat_endpoint):
+def test_the_agent_is_registered_as_a_serving_endpoint_every_user_may_query(workspace, logged_chat_agent):
     from databricks.sdk import WorkspaceClient
 
-    for user in USERS:
-        endpoint = WorkspaceClient(host=workspace.url, token=workspace.issue_token(user)).serving_endpoints.get("agent")
-        assert (endpoint.name, endpoint.task) == ("agent", "agent/v1/chat")
+    # An endpoint of its own: other tests serve other agents as "agent", and stop them.
+    with serve(logged_chat_agent.model_uri, workspace, "registered-agent"):
+        for user in USERS:
+            endpoint = WorkspaceClient(host=workspace.url, token=workspace.issue_token(user)).serving_endpoints.get("registered-agent")
+            assert (endpoint.name, endpoint.task) == ("registered-agent", "agent/v2/chat")  # a ChatAgent, as mlflow records its task
 
 
 # -- what escapes a request: the escaping agent (tests/agents/escaping_agent.py) ---------------

@@ -67,7 +67,9 @@ def test_retriever_tools_act_as_the_invoker_and_degradation_follows_the_user(wor
     alice, bob, carol = (results[u][0] for u in ("alice", "bob", "carol"))
     assert "hr" in alice
     assert bob == []
-    assert 0 < len(carol) < len(alice) and "hr" not in carol
+    # Both get the tool's number of passages (a query returns its nearest rows whatever the
+    # wording); carol's come from the rows her row filter lets through.
+    assert 0 < len(carol) == len(alice) and "hr" not in carol
     assert results["alice"][1] is None if retrieve is retrieve_langchain else results["alice"][1] == []
 
 

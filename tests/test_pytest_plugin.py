@@ -155,7 +155,7 @@ class PlatformCredentialsAgent(ChatAgent):
     @obo_auth.on_behalf_of_user
     def predict(self, messages, context=None, custom_inputs=None):
         me = self.client.current_user.me()
-        return _reply(f"you are {me.user_name or me.display_name}")
+        return _reply(f"you are {me.user_name if '@' in me.user_name else me.display_name}")
 
 
 _ANSWERS: dict[str, str] = {}

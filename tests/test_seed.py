@@ -8,6 +8,8 @@ Sibling: tests/test_two_workspaces.py starts workspaces from seed dicts.
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 from importlib import resources
 
 import pytest
@@ -58,15 +60,29 @@ BAD_SEEDS = {
     "wrong type of a list": (_set("grants", {"principal": "alice"}), "field 'grants'", "valid list"),
     "pattern": (_set("indexes.0.name", "handbook"), "field 'indexes[0].name'", "expected a three-level name catalog.schema.name, got 'handbook'"),
     "missing required field": (_delete("indexes.0.primary_key"), "field 'indexes[0].primary_key'", "required field is missing"),
-    "primary key not a column": (_set("indexes.0.primary_key", "uid"), "field 'indexes[0].primary_key'", "not a column of the index; columns: audience, chunk"),
+    "primary key not a column": (_set("indexes.0.primary_key", "uid"), "field 'indexes[0].primary_key'", "not a column of main.docs.handbook; columns: audience, chunk"),
+    "index of an unknown table": (_set("indexes.0.source_table", "main.docs.nope"), "field 'indexes[0].source_table'", "not a declared table; declared: main.docs.handbook, main.hr.employees"),
     "grant to an unknown principal": (_set("grants.1.principal", "dave"), "field 'grants[1].principal'", "not a declared user, group or service principal"),
     "grant on an unknown index": (_set("grants.3.on", {"index": "main.docs.nope"}), "field 'grants[3].on.index'", "declared: main.docs.handbook_index"),
+    "grant on an unknown schema": (_set("grants.3.on", {"schema": "main.nope"}), "field 'grants[3].on.schema'", "declared: main.docs, main.hr, main.tools"),
+    "grant on an unknown securable type": (_set("grants.3.on", {"volume": "main.docs.v"}), "field 'grants[3].on'", "'volume' is not a securable type; expected one of: catalog"),
     "privilege invalid for the securable": (_set("grants.3.privilege", "CAN_QUERY"), "field 'grants[3].privilege'", "expected one of: SELECT"),
-    "row filter on an unknown column": (_set("indexes.0.row_filters.0.hide_where", {"team": "hr"}), "field 'indexes[0].row_filters[0].hide_where.team'", "not a column"),
-    "index row with a wrong column type": (_set("indexes.0.rows.2.id", "three"), "field 'indexes[0].rows[2].id'", "expected a value of type int"),
-    "boolean is not an int": (_set("indexes.0.rows.2.id", True), "field 'indexes[0].rows[2].id'", "expected a value of type int"),
-    "duplicate primary keys": (_set("indexes.0.rows.1.id", 1), "field 'indexes[0].rows[1].id'", "duplicate primary key 1, already used by rows[0]"),
-    "row without a primary key": (_delete("indexes.0.rows.4.id"), "field 'indexes[0].rows[4].id'", "required, it is the primary key"),
+    "privilege a catalog has not": (_set("grants.5.privilege", "MODIFY"), "field 'grants[5].privilege'", "expected one of: EXECUTE, SELECT, USE CATALOG, USE SCHEMA"),
+    "row filter on an unknown column": (_set("tables.0.row_filter", "team = 'hr'"), "field 'tables[0].row_filter'", "names team, which is not a column here"),
+    "row filter that is not SQL": (_set("tables.0.row_filter", "audience = = 'hr'"), "field 'tables[0].row_filter'", "not a SQL expression"),
+    "row filter with a subquery": (_set("tables.0.row_filter", "audience IN (SELECT 'hr')"), "field 'tables[0].row_filter'", "a subquery is not supported here"),
+    "row filter that is two expressions": (_set("tables.0.row_filter", "audience, 1"), "field 'tables[0].row_filter'", "not a SQL expression"),
+    "group test of a column": (_set("tables.0.row_filter", "is_account_group_member(audience)"), "field 'tables[0].row_filter'", "takes one group name as a string literal"),
+    "mask of an unknown column": (_set("tables.1.column_masks", {"bonus": "NULL"}), "field 'tables[1].column_masks.bonus'", "not a column of the table"),
+    "mask of the wrong type": (_set("tables.1.column_masks", {"salary": "'hidden'"}), "field 'tables[1].column_masks.salary'", "the SQL engine cannot evaluate it"),
+    "function body that is not SQL": (_set("functions.0.body", "SELECT FROM"), "field 'functions[0].body'", "not a SQL expression"),
+    "function body of an unknown parameter": (_set("functions.0.body", "upper(who)"), "field 'functions[0].body'", "names who"),
+    "table row with a wrong column type": (_set("tables.0.rows.2.id", "three"), "field 'tables[0].rows[2].id'", "expected a value of type int"),
+    "boolean is not an int": (_set("tables.0.rows.2.id", True), "field 'tables[0].rows[2].id'", "expected a value of type int"),
+    "table row with an unknown column": (_set("tables.0.rows.2.team", "x"), "field 'tables[0].rows[2].team'", "not a column of the table"),
+    "duplicate primary keys": (_set("tables.0.rows.1.id", 1), "field 'indexes[0].primary_key'", "main.docs.handbook rows[1] repeats the primary key 1 of rows[0]"),
+    "row without a primary key": (_delete("tables.0.rows.4.id"), "field 'indexes[0].primary_key'", "main.docs.handbook rows[4] has no id"),
+    "duplicate table": (lambda seed: seed["tables"].append(copy.deepcopy(seed["tables"][0])), "field 'tables[2].name'", "already names tables[0].name"),
     "reserved principal": (_append("service_principals", {"name": "workspace-admin"}), "field 'service_principals[1].name'", "reserved"),
     "reserved principal as a user": (_append("users", {"user_name": "workspace-admin@example.com"}), "field 'users[3].user_name'", "reserved"),
     "reserved application id": (_set("service_principals.0.application_id", "workspace-admin"), "field 'service_principals[0].application_id'", "reserved"),
@@ -100,7 +116,7 @@ def bad_seed(name: str) -> dict:
 def test_the_default_seed_loads_and_serves():
     seed = load_seed()
     assert [u.user_name for u in seed.users] == ["alice@example.com", "bob@example.com", "carol@example.com"]
-    assert len(seed.indexes[0].rows) == 30
+    assert len(seed.tables[0].rows) == 30
     assert load_seed(copy.deepcopy(DEFAULT)) == seed
     with LocalWorkspace() as ws:
         assert ws.users() == ["alice@example.com", "bob@example.com", "carol@example.com"]
@@ -194,3 +210,13 @@ def test_the_cli_says_so_for_a_missing_file(tmp_path):
     result = CliRunner().invoke(cli, ["workspace", "--seed", str(tmp_path / "nope.yaml")])
     assert result.exit_code != 0
     assert "no such seed file" in result.output and "Traceback" not in result.output
+
+
+def test_the_readme_seed_format_example_is_a_working_seed(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(.*?)```", readme[readme.index("### Seed format") :], re.S).group(1)
+    (tmp_path / "seed.yaml").write_text(example)
+    with LocalWorkspace(tmp_path / "seed.yaml") as ws:
+        names = ws.state.resource_names()
+    assert names["vector_search_index"] == ["main.docs.handbook_index", "main.docs.notes_index"]
+    assert names["function"] == ["main.tools.greet", "main.tools.whoami"]

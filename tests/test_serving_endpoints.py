@@ -144,7 +144,7 @@ def test_sdk_query_embeds_each_input(workspace, alice):
 
     assert [d.index for d in first.data] == [0, 1]
     vectors = [d.embedding for d in first.data]
-    assert all(len(v) == 16 and math.isclose(sum(x * x for x in v), 1.0, abs_tol=1e-4) for v in vectors)
+    assert all(len(v) == 1024 and math.isclose(sum(x * x for x in v), 1.0, abs_tol=1e-4) for v in vectors)
     assert vectors[0] != vectors[1] and again.data[0].embedding == vectors[0]  # deterministic per text
     assert first.served_model_name == EMBEDDING
     assert [(r.principal, r.path) for r in since(workspace, mark)] == [
@@ -278,9 +278,9 @@ def test_requests_the_endpoints_cannot_serve_are_400s_that_say_why(oai):
         oai.embeddings.create(model=CHAT, input=["x"])
     with pytest.raises(openai.BadRequestError, match="llm/v1/embeddings, not chat completions"):
         oai.chat.completions.create(model=EMBEDDING, messages=user)
-    # Answering n=2 with one choice, or calling a tool other than the one forced, would be silently wrong.
-    with pytest.raises(openai.BadRequestError, match="one choice"):
-        oai.chat.completions.create(model=CHAT, messages=user, n=2)
+    # Answering with fewer choices than asked for, or calling a tool other than the one forced, would be silently wrong.
+    with pytest.raises(openai.BadRequestError, match="'n' must be between 1 and 16, got 17"):
+        oai.chat.completions.create(model=CHAT, messages=user, n=17)
     with pytest.raises(openai.BadRequestError, match="'lookup_salary', which is not among the offered tools: search_handbook"):
         oai.chat.completions.create(
             model=CHAT, messages=user, tools=[RETRIEVER_TOOL], tool_choice={"type": "function", "function": {"name": "lookup_salary"}}

@@ -21,12 +21,10 @@ from databricks.sdk import WorkspaceClient
 from obo_auth.admin_api import ADMIN_PREFIX, AUDIT_PATH
 from obo_auth.http_edge import BadRequest
 from obo_auth.local import LocalWorkspace
-from obo_auth.local.api_scopes import API_SCOPES
+from obo_auth.local.registry import api_scopes
 from obo_auth.local.audit import AuditRecord
 from obo_auth.scopes import MODEL_SERVING_ALLOWED_SCOPES, UMBRELLA_SCOPES
 from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
-
-KINDS = ["serving_endpoint", "vector_search_index", "vector_search_endpoint", "table", "function", "genie_space", "sql_warehouse", "uc_connection"]
 
 
 @pytest.fixture
@@ -39,12 +37,13 @@ def link(workspace):
 # -- resource names ------------------------------------------------------------------------------
 def test_resource_names_lists_every_securable_by_kind(workspace, link):
     names = link.resource_names()
-    assert list(names) == KINDS
+    # Every kind a service holds (kinds no service holds are left out: the platform's to check).
+    assert set(names) == {"serving_endpoint", "vector_search_index", "vector_search_endpoint", "table", "function", "sql_warehouse"}
     assert names["serving_endpoint"] == ["chat-model", "databricks-gte-large-en"]
     assert names["vector_search_index"] == ["main.docs.handbook_index"]
     assert names["vector_search_endpoint"] == ["docs-endpoint"]
-    assert names["table"] == ["main.docs.handbook"]  # the index's source table
-    assert all(names[kind] == [] for kind in ("function", "genie_space", "sql_warehouse", "uc_connection"))
+    assert names["table"] == ["main.docs.handbook", "main.hr.employees"]
+    assert names["function"] == ["main.tools.whoami"]
     record = workspace.audit()[-1]
     assert (record.principal, record.path, record.decision) == ("workspace-admin", f"{ADMIN_PREFIX}/resources", "allow")
 
@@ -57,10 +56,10 @@ def test_a_registered_agent_is_among_the_serving_endpoints(link):
 # -- registering an agent endpoint ---------------------------------------------------------------
 def test_registering_again_replaces_the_url(workspace, link):
     link.register_endpoint("moving", url=None)
-    assert workspace.state.serving.endpoint("moving").url is None
+    assert workspace.state.services["serving"].endpoint("moving").url is None
     link.register_endpoint("moving", url="http://127.0.0.1:8001")
     link.register_endpoint("moving", url="http://127.0.0.1:8002/")
-    assert workspace.state.serving.endpoint("moving").url == "http://127.0.0.1:8002"
+    assert workspace.state.services["serving"].endpoint("moving").url == "http://127.0.0.1:8002"
     assert workspace.audit()[-1].reason == "admin re-registered agent endpoint moving served at http://127.0.0.1:8002"
 
 
@@ -95,7 +94,7 @@ def test_an_agent_url_must_be_where_local_serving_listens(workspace, link, url, 
     assert "loopback URL" in refused.value.message and why in refused.value.message
     assert refused.value.message.isprintable()  # the URL is quoted escaped
     with pytest.raises(Exception, match="does not exist"):
-        workspace.state.serving.endpoint("elsewhere")  # nothing was registered
+        workspace.state.services["serving"].endpoint("elsewhere")  # nothing was registered
 
 
 def test_a_bad_agent_url_is_a_databricks_shaped_400(workspace):
@@ -122,35 +121,35 @@ def test_a_bad_agent_url_is_a_databricks_shaped_400(workspace):
 )
 def test_an_agent_url_is_stored_rebuilt_from_its_parts(workspace, link, given, stored):
     link.register_endpoint("rebuilt", url=given)
-    assert workspace.state.serving.endpoint("rebuilt").url == stored
+    assert workspace.state.services["serving"].endpoint("rebuilt").url == stored
     assert workspace.audit()[-1].reason.endswith(f" served at {stored}")
 
 
 def test_the_workspace_state_refuses_a_bad_agent_url_too(workspace):
-    # Not only the admin route: whatever registers an agent goes through the same check.
+    # Not only the admin route: whatever registers an agent goes through the same check (the backend's).
     with pytest.raises(BadRequest, match="only http:// to 127.0.0.1"):
-        workspace.state.register_agent_endpoint("direct", "http://example.com:80")
-    assert workspace.state.register_agent_endpoint("direct", "http://127.0.0.1:0080/") is True
-    assert workspace.state.serving.endpoint("direct").url == "http://127.0.0.1:80"
+        workspace.state.services["serving"].register_agent("direct", "http://example.com:80")
+    assert workspace.state.services["serving"].register_agent("direct", "http://127.0.0.1:0080/") is True
+    assert workspace.state.services["serving"].endpoint("direct").url == "http://127.0.0.1:80"
 
 
 def test_registering_no_url_clears_the_one_registered(workspace, link):
     # Serving stopped: its port may be anyone's next, so the workspace must not relay there.
     link.register_endpoint("stopping", url="http://127.0.0.1:8005")
     link.register_endpoint("stopping", url=None)
-    assert workspace.state.serving.endpoint("stopping").url is None
+    assert workspace.state.services["serving"].endpoint("stopping").url is None
     record = workspace.audit()[-1]
     assert (record.decision, record.reason) == ("allow", "admin re-registered agent endpoint stopping with no URL: nothing serves it now")
     link._post("/serving-endpoints", {"name": "stopping", "url": "http://127.0.0.1:8005"})
     link._post("/serving-endpoints", {"name": "stopping"})  # no "url" at all: the same
-    assert workspace.state.serving.endpoint("stopping").url is None
+    assert workspace.state.services["serving"].endpoint("stopping").url is None
 
 
 def test_an_agent_cannot_take_the_name_of_a_seeded_model(workspace, link):
     with pytest.raises(WorkspaceRefused, match="is a chat endpoint of the seed") as refused:
         link.register_endpoint("chat-model", url="http://127.0.0.1:8001")
     assert refused.value.status == 400
-    assert workspace.state.serving.endpoint("chat-model").kind == "chat"
+    assert workspace.state.services["serving"].endpoint("chat-model").kind == "chat"
 
 
 # -- the audit log over HTTP ---------------------------------------------------------------------
@@ -238,7 +237,7 @@ def test_the_workspace_accepts_every_scope_model_serving_may_grant():
 
 def test_every_scope_the_workspace_checks_can_be_granted():
     # Else an API of the emulator would be out of reach of every downscoped token.
-    assert {s.scope for s in API_SCOPES.values()} | set(UMBRELLA_SCOPES) <= MODEL_SERVING_ALLOWED_SCOPES
+    assert {s.scope for s in api_scopes().values()} | set(UMBRELLA_SCOPES) <= MODEL_SERVING_ALLOWED_SCOPES
 
 
 # -- what the CLI's quick commands import --------------------------------------------------------

@@ -25,11 +25,13 @@ class ApiError(Exception):
     status = 500
     error_code = "INTERNAL_ERROR"
 
-    def __init__(self, message: str, *, error_code: str | None = None):
+    def __init__(self, message: str, *, error_code: str | None = None, status: int | None = None):
         super().__init__(message)
         self.message = message
         if error_code:
             self.error_code = error_code
+        if status:  # an error relayed from another service keeps that service's status
+            self.status = status
 
     def to_response(self) -> JSONResponse:
         return JSONResponse({"error_code": self.error_code, "message": self.message}, status_code=self.status)
@@ -65,6 +67,11 @@ class EndpointNotFound(NotFound):
     error_code = "ENDPOINT_NOT_FOUND"
 
 
+class ServiceUnavailable(ApiError):
+    status = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+
+
 def parse_json(text: str | bytes, what: str) -> Any:
     """``json.loads``, or a 400 that names ``what`` was not JSON.
 
@@ -96,6 +103,40 @@ async def read_body(request: Request) -> bytes:
             raise BadRequest(_too_large(size), error_code="REQUEST_ENTITY_TOO_LARGE")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_json(request: Request, *, required: bool = True, expected: str = "a JSON object") -> dict[str, Any]:
+    """The request body as a JSON object (the one body reader of the workspace and local
+    serving), or a 400 that says what is wrong with it and what to send: ``expected``."""
+    body = await read_body(request)
+    if not body.strip():
+        if required:
+            raise MalformedRequest(f"The request body is empty; send {expected}.")
+        return {}
+    parsed = parse_json(body, "The request body")
+    if not isinstance(parsed, dict):
+        raise MalformedRequest(f"The request body must be {expected}, not {json_type(parsed)}.")
+    return parsed
+
+
+_JSON_TYPE_NAMES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+}
+
+
+def json_type(value: Any) -> str:
+    """What JSON calls the type of ``value``: 'an object', 'a string', ..."""
+    return type_name(type(value))
+
+
+def type_name(kind: type) -> str:
+    return _JSON_TYPE_NAMES.get(kind, kind.__name__)
 
 
 def _too_large(size: int) -> str:

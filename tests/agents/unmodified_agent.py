@@ -18,7 +18,7 @@ class WhoAmIAgent(ResponsesAgent):
         client = WorkspaceClient(credentials_strategy=ModelServingUserCredentials())
         time.sleep(0.05)  # another request would overwrite the slot here, if served concurrently
         me = client.current_user.me()
-        name = me.user_name or me.display_name  # service principals have no user name
+        name = me.user_name if "@" in me.user_name else me.display_name  # a service principal's is its application id
         return ResponsesAgentResponse(output=[self.create_text_output_item(text=name, id=str(uuid.uuid4()))])
 
 

@@ -1,5 +1,6 @@
 """What every service of the local workspace shares beyond the HTTP edge (obo_auth.http_edge):
-typed request fields, Unity Catalog and endpoint names, paging."""
+typed request fields, Unity Catalog and endpoint names, paging. The body itself is read by
+the HTTP edge's ``read_json``, the one body reader of the workspace and local serving."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from obo_auth.http_edge import BadRequest, MalformedRequest, parse_json, read_body
+from obo_auth.http_edge import BadRequest, json_type, type_name
 
 # Unity Catalog three-level names: catalog.schema.name, each part a plain identifier.
 # The seed schema uses the same patterns, so every seeded name is reachable over HTTP.
@@ -18,19 +19,6 @@ ENDPOINT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 # fullmatch, not match: Python's "$" also matches before a trailing newline.
 _UC_NAME = re.compile(UC_NAME_PATTERN)
 _ENDPOINT_NAME = re.compile(ENDPOINT_NAME_PATTERN)
-
-
-async def read_json(request: Request, *, required: bool = True) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 that says what is wrong with it."""
-    body = await read_body(request)
-    if not body.strip():
-        if required:
-            raise MalformedRequest("The request body is empty; send a JSON object.")
-        return {}
-    parsed = parse_json(body, "The request body")
-    if not isinstance(parsed, dict):
-        raise MalformedRequest(f"The request body must be a JSON object, not {_json_type(parsed)}.")
-    return parsed
 
 
 _MISSING = object()
@@ -46,8 +34,8 @@ def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], defaul
     kinds = kind if isinstance(kind, tuple) else (kind,)
     # bool is an int in Python, never in JSON.
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        expected = " or ".join(_type_name(k) for k in kinds)
-        raise BadRequest(f"Field '{name}' must be {expected}, got {_json_type(value)}.")
+        expected = " or ".join(type_name(k) for k in kinds)
+        raise BadRequest(f"Field '{name}' must be {expected}, got {json_type(value)}.")
     return value
 
 
@@ -92,22 +80,3 @@ def endpoint_name(name: str, what: str) -> str:
 def page(items: list[Any], start: int, count: int) -> list[Any]:
     """SCIM-style paging: ``start`` is 1-based, as in ``startIndex``."""
     return items[start - 1 : start - 1 + count]
-
-
-_JSON_TYPE_NAMES = {
-    dict: "an object",
-    list: "an array",
-    str: "a string",
-    bool: "a boolean",
-    int: "an integer",
-    float: "a number",
-    type(None): "null",
-}
-
-
-def _json_type(value: Any) -> str:
-    return _type_name(type(value))
-
-
-def _type_name(kind: type) -> str:
-    return _JSON_TYPE_NAMES.get(kind, kind.__name__)

@@ -1,4 +1,4 @@
-"""The local workspace's ASGI app: each service's routes, then a catch-all that answers 404."""
+"""The local workspace's ASGI app: every registered service's routes, then a catch-all that answers 404."""
 
 from __future__ import annotations
 
@@ -9,15 +9,9 @@ from starlette.routing import BaseRoute, Match, NoMatchFound, request_response
 from starlette.types import Receive, Scope, Send
 
 from obo_auth.http_edge import EndpointNotFound
-from obo_auth.local.admin import routes as admin
-from obo_auth.local.catalog import routes as catalog
 from obo_auth.local.handler import Call, api
-from obo_auth.local.identity import routes as identity
-from obo_auth.local.serving import routes as serving
+from obo_auth.local.registry import services
 from obo_auth.local.state import WorkspaceState
-from obo_auth.local.vectorsearch import routes as vectorsearch
-
-SERVICES = (identity, vectorsearch, serving, catalog, admin)
 
 
 @api(None, authenticated=False)
@@ -46,7 +40,7 @@ class _Fallback(BaseRoute):
 
 
 def build_app(state: WorkspaceState) -> Starlette:
-    routes = [route for service in SERVICES for route in service.routes]
+    routes = [route for service in services() for route in service.routes]
     # Last: a full match here wins over a known path with a wrong method (a partial match).
     routes.append(_Fallback())
     app = Starlette(routes=routes)

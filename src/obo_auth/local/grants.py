@@ -1,7 +1,9 @@
 """Who may do what to which securable: Unity Catalog style grants, no HTTP.
 
-A grant gives a privilege on one securable to a user, a group or a service principal.
-Checks answer with the reason, so the audit log can say why a call was allowed.
+A grant gives a privilege on one securable to a user, a group or a service principal. As in
+Unity Catalog, a privilege granted on a securable also holds on what it contains (SELECT on
+a schema covers its tables): a securable type names its parent (service.py). Checks answer
+with the reason, so the audit log can say why a call was allowed.
 """
 
 from __future__ import annotations
@@ -10,20 +12,7 @@ from dataclasses import dataclass
 
 from obo_auth.http_edge import PermissionDenied
 from obo_auth.local.identity.models import Principal
-
-# Securable types and what each privilege is called for them.
-SECURABLE_TYPES = {
-    "index": "vector search index",
-    "vector_search_endpoint": "vector search endpoint",
-    "serving_endpoint": "serving endpoint",
-    "table": "table",
-}
-PRIVILEGES = {
-    "index": {"SELECT"},
-    "vector_search_endpoint": {"CAN_USE"},
-    "serving_endpoint": {"CAN_QUERY"},
-    "table": {"SELECT"},
-}
+from obo_auth.local.registry import securable_types
 
 
 @dataclass(frozen=True)
@@ -32,6 +21,10 @@ class Grant:
     privilege: str
     securable_type: str
     securable: str
+
+
+def label(securable_type: str) -> str:
+    return securable_types()[securable_type].label
 
 
 class GrantsBackend:
@@ -45,24 +38,32 @@ class GrantsBackend:
         return any((g.securable_type, g.securable) == (securable_type, securable) for g in self._grants)
 
     def check(self, principal: Principal, privilege: str, securable_type: str, securable: str) -> str | None:
-        """Why ``principal`` holds ``privilege`` on the securable, or None when it does not."""
+        """Why ``principal`` holds ``privilege`` on the securable (or on one containing it), or None."""
+        types = securable_types()
+        on: tuple[str, str] | None = (securable_type, securable)
+        while on is not None:
+            reason = self._direct(principal, privilege, *on)
+            if reason is not None:
+                inherited = "" if on == (securable_type, securable) else f" (inherited by {label(securable_type)} {securable})"
+                return reason + inherited
+            on = types[on[0]].parent(on[1])
+        return None
+
+    def _direct(self, principal: Principal, privilege: str, securable_type: str, securable: str) -> str | None:
         for grant in self._grants:
             if (grant.privilege, grant.securable_type, grant.securable) != (privilege, securable_type, securable):
                 continue
-            if grant.grantee in (principal.name, principal.short_name):
-                return f"{principal.name} has {privilege} on {SECURABLE_TYPES[securable_type]} {securable}"
+            if grant.grantee in (principal.name, principal.short_name, principal.application_id):
+                return f"{principal.name} has {privilege} on {label(securable_type)} {securable}"
             if grant.grantee in principal.groups:
-                return (
-                    f"{principal.name} has {privilege} on {SECURABLE_TYPES[securable_type]} {securable} "
-                    f"through group {grant.grantee}"
-                )
+                return f"{principal.name} has {privilege} on {label(securable_type)} {securable} through group {grant.grantee}"
         return None
 
     def require(self, principal: Principal, privilege: str, securable_type: str, securable: str) -> str:
         reason = self.check(principal, privilege, securable_type, securable)
         if reason is None:
             raise PermissionDenied(
-                f"User {principal.name} does not have {privilege} on {SECURABLE_TYPES[securable_type]} "
+                f"User {principal.name} does not have {privilege} on {label(securable_type)} "
                 f"'{securable}'. Ask its owner or a workspace admin to grant it."
             )
         return reason

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from obo_auth.http_edge import ApiError, PermissionDenied, bearer_token, reject_declared_oversize
-from obo_auth.local.api_scopes import API_SCOPES
 from obo_auth.local.audit import AuditRecord
 from obo_auth.local.identity.models import Principal, TokenInfo
+from obo_auth.local.service import ApiScope
 from obo_auth.redact import fingerprint
 
 if TYPE_CHECKING:
@@ -41,10 +41,16 @@ class Call:
         assert self.token is not None, "only authenticated routes use call.principal"
         return self.token.principal
 
-    def require(self, privilege: str, securable_type: str, securable: str) -> None:
-        """Checks a grant and records the resource and the reason in the audit record."""
+    def require(self, privilege: str, securable_type: str, securable: str) -> str:
+        """Checks a grant and records the resource and the reason in the audit record; the reason."""
         self.resource = f"{securable_type}:{securable}"
         self.reason = self.state.grants.require(self.principal, privilege, securable_type, securable)
+        return self.reason
+
+    def require_admin(self) -> None:
+        """Only the workspace's own admin credential may call the admin API."""
+        if self.principal != self.state.admin:
+            raise PermissionDenied("The obo-auth admin API may only be called with the local workspace's admin credential.")
 
     def can(self, privilege: str, securable_type: str, securable: str) -> bool:
         return self.state.grants.check(self.principal, privilege, securable_type, securable) is not None
@@ -55,14 +61,14 @@ ErrorRenderer = Callable[[ApiError], Response]
 
 
 def api(
-    family: str | None, *, authenticated: bool = True, render_error: ErrorRenderer = ApiError.to_response
+    scope: ApiScope | None, *, authenticated: bool = True, render_error: ErrorRenderer = ApiError.to_response
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wraps a route handler. ``family`` names its row in API_SCOPES; None needs no scope.
+    """Wraps a route handler. ``scope``: the row of its service's API_SCOPES; None needs no scope.
 
     ``render_error`` turns every error of the route into its response, so a route with
     another error shape (the OAuth token endpoint) keeps it for all errors, even a 500.
     """
-    required_scope = API_SCOPES[family].scope if family else None
+    required_scope = scope.scope if scope else None
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)

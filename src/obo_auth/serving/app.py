@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from obo_auth.http_edge import MAX_BODY_BYTES, ApiError, bearer_token, parse_json
+from obo_auth.http_edge import ApiError, PermissionDenied, ServiceUnavailable, Unauthenticated, bearer_token, read_json
 from obo_auth.redact import fingerprint, scrub
 from obo_auth.scopes import covers
 from obo_auth.serving import runtime
@@ -58,15 +58,6 @@ class ServedModel:
     interface: str = "pyfunc"  # "chat_agent" | "responses_agent" | "pyfunc": the request shape it takes
 
 
-class RequestError(Exception):
-    def __init__(self, status: int, error_code: str, message: str):
-        super().__init__(message)
-        self.status, self.error_code, self.message = status, error_code, message
-
-    def to_json(self) -> dict[str, str]:
-        return {"error_code": self.error_code, "message": self.message}
-
-
 def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callable[[], Iterable[str]], live: LiveTokens) -> Starlette:
     """``standing_secrets``: serving's own credentials (the admin's, the agent's), scrubbed by value
     from every error a caller sees, as the caller's and the request's tokens are. ``live``: the
@@ -87,13 +78,13 @@ def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callab
     async def invocations(request: Request) -> Response:
         try:
             token = RequestToken(link, await run_in_threadpool(_authorize, request, served, link, unavailable), live)  # who asks, before what they ask
-        except RequestError as error:
-            return JSONResponse(error.to_json(), status_code=error.status)
+        except ApiError as error:
+            return error.to_response()
         try:
-            payload = await _payload(request)
-        except RequestError as error:
+            payload = await read_json(request, expected="a JSON object with 'messages' (ChatAgent) or 'input' (ResponsesAgent)")
+        except ApiError as error:
             await run_in_threadpool(token.revoke)  # the agent never ran
-            return JSONResponse(error.to_json(), status_code=error.status)
+            return error.to_response()
         except BaseException:  # the client went away mid-body (ClientDisconnect), or the task was cancelled
             token.revoke()  # synchronously: a cancelled task cannot await
             raise
@@ -111,27 +102,13 @@ def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callab
         try:
             result = await run_in_threadpool(handle, lambda: served.model.predict(payload), token)
         except Exception as error:
-            failure = _failure(error, secrets)
-            return JSONResponse(failure.to_json(), status_code=failure.status)
+            return _failure(error, secrets).to_response()
         return JSONResponse(result)
 
     async def ping(request: Request) -> Response:
         return PlainTextResponse("\n")
 
     return Starlette(routes=[Route("/invocations", invocations, methods=["POST"]), Route("/ping", ping, methods=["GET"])])
-
-
-async def _payload(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise RequestError(400, "REQUEST_ENTITY_TOO_LARGE", f"The request body is over {MAX_BODY_BYTES} bytes.")
-    try:
-        payload = parse_json(body, "The request body")
-    except ApiError as error:
-        raise RequestError(error.status, error.error_code, error.message) from None
-    if not isinstance(payload, dict):
-        raise RequestError(400, "MALFORMED_REQUEST", "The request body must be a JSON object with 'messages' (ChatAgent) or 'input' (ResponsesAgent).")
-    return payload
 
 
 class _Unavailable:
@@ -152,31 +129,31 @@ class _Unavailable:
             "(was it restarted?); restart obo-auth serve"
         )
 
-    def __call__(self, refused: WorkspaceRefused) -> RequestError | None:
+    def __call__(self, refused: WorkspaceRefused) -> ApiError | None:
         if refused.status != 401 or not any(fingerprint(secret) in refused.message for secret in self._standing_secrets()):
             return None
         if not self._logged.is_set():
             self._logged.set()
             logger.error("%s", self.message)
-        return RequestError(503, "TEMPORARILY_UNAVAILABLE", self.message)
+        return ServiceUnavailable(self.message)
 
 
 def _authorize(request: Request, served: ServedModel, link: WorkspaceLink, unavailable: _Unavailable) -> str | None:
     """The invoker's downscoped token for this request (None if the model declares no user scopes)."""
     bearer = bearer_token(request)
     if not bearer:
-        raise RequestError(401, "UNAUTHENTICATED", "No access token: send 'Authorization: Bearer <token>' with a token issued by the workspace.")
+        raise Unauthenticated("No access token: send 'Authorization: Bearer <token>' with a token issued by the workspace.")
     try:
         invoker = link.introspect(bearer)
         # As Model Serving does: a downscoped token may only call an endpoint if it holds the scope for it.
         if invoker.scopes is not None and not covers(invoker.scopes, SERVING_SCOPE):
-            raise RequestError(403, "PERMISSION_DENIED", f"Invalid scope: querying a serving endpoint needs the API scope '{SERVING_SCOPE}'.")
+            raise PermissionDenied(f"Invalid scope: querying a serving endpoint needs the API scope '{SERVING_SCOPE}'.")
         link.check_can_query(invoker.principal, served.endpoint)
         if served.user_scopes is None:
             return None
         return link.mint(invoker.principal, scopes=served.user_scopes, ttl=INVOKER_TOKEN_TTL_SECONDS, actor=served.agent_principal)
     except WorkspaceRefused as refused:
-        raise unavailable(refused) or RequestError(refused.status, refused.error_code, refused.message) from None
+        raise unavailable(refused) or ApiError(refused.message, error_code=refused.error_code, status=refused.status) from None
 
 
 def _as_invoker(run: Callable[[], Any], token: str | None) -> Any:
@@ -229,13 +206,13 @@ async def _sse(run: Callable[[Callable[[Any], None]], None], secrets: Callable[[
                 return
             if kind == "error":
                 failure = _failure(value, secrets)
-                value = {"databricks_output": {"error": failure.to_json()}}
+                value = {"databricks_output": {"error": {"error_code": failure.error_code, "message": failure.message}}}
             yield f"data: {json.dumps(value)}\n\n"
     finally:
         gone.set()  # the stream is over, or the client left: the producer stops at its next chunk
 
 
-def _failure(error: Exception, secrets: Callable[[], list[str]]) -> RequestError:
+def _failure(error: Exception, secrets: Callable[[], list[str]]) -> ApiError:
     """What the caller is told about a failed prediction: a Databricks error, never a token."""
     # By the Databricks error code the exception carries (obo_auth's ToolUnavailableError and the
     # SDK's errors both have one): serving knows the platform's vocabulary, not the agent side's classes.
@@ -246,4 +223,4 @@ def _failure(error: Exception, secrets: Callable[[], list[str]]) -> RequestError
         status, code = (400, code) if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST") else (500, "INTERNAL_ERROR")
     message = scrub(f"{type(error).__name__}: {error}", secrets())
     logger.warning("prediction failed: %s", message)
-    return RequestError(status, code, message)
+    return ApiError(message, error_code=code, status=status)

@@ -126,7 +126,7 @@ def run(model_uri: str, workspace_url: str, admin_token: str, *, port: int, endp
             runtime.install(workspace_url, credential.current, credential.directory)
             served = load(model_uri, endpoint, agent_principal)
             url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-            link.register_endpoint(endpoint, url=url)  # the workspace relays its /serving-endpoints/{endpoint}/invocations here
+            link.register_endpoint(endpoint, url=url, interface=served.interface)  # the workspace relays its /serving-endpoints/{endpoint}/invocations here
             live = LiveTokens()
             app = build_app(served, link, standing_secrets=lambda: [admin_token, *credential.tokens()], live=live)
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS)

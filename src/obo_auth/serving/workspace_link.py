@@ -67,11 +67,12 @@ class WorkspaceLink:
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", f"{ADMIN_PREFIX}{path}", body)
 
-    def register_endpoint(self, name: str, url: str | None = None) -> None:
+    def register_endpoint(self, name: str, url: str | None = None, interface: str | None = None) -> None:
         """Declares the agent endpoint ``name``, served at ``url`` (a loopback URL; None: not yet
-        served). The workspace then relays ``POST /serving-endpoints/{name}/invocations`` there;
-        registering again replaces the URL."""
-        self._post("/serving-endpoints", {"name": name, "url": url})
+        served), its agent a ``interface`` ("chat_agent", "responses_agent", "pyfunc"). The
+        workspace then relays ``POST /serving-endpoints/{name}/invocations`` there (and Responses
+        API requests, unless it is a ChatAgent); registering again replaces the URL."""
+        self._post("/serving-endpoints", {"name": name, "url": url, "interface": interface})
 
     def resource_names(self) -> dict[str, list[str]]:
         """The names of every securable in the workspace by kind: ``serving_endpoint``,

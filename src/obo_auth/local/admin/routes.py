@@ -14,11 +14,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from obo_auth.admin_api import ADMIN_PREFIX, AUDIT_PATH
-from obo_auth.http_edge import BadRequest, PermissionDenied
-from obo_auth.local._base import endpoint_name, field, query_int, read_json
-from obo_auth.local.grants import SECURABLE_TYPES
+from obo_auth.http_edge import BadRequest, read_json
+from obo_auth.local._base import field, query_int
+from obo_auth.local.registry import securable_types
 from obo_auth.local.handler import Call, api
-from obo_auth.local.serving.models import agent_url
 from obo_auth.redact import scrub
 
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -26,14 +25,9 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _MAX_REASON_CHARS = 200
 
 
-def _require_admin(call: Call) -> None:
-    if call.principal != call.state.admin:
-        raise PermissionDenied("The obo-auth admin API may only be called with the local workspace's admin credential.")
-
-
 @api(None)
 async def issue_token(request: Request, call: Call) -> Response:
-    _require_admin(call)
+    call.require_admin()
     body = await read_json(request)
     identity = call.state.identity
     principal = identity.find(field(body, "principal", str))
@@ -50,7 +44,7 @@ async def issue_token(request: Request, call: Call) -> Response:
 
 @api(None)
 async def introspect_token(request: Request, call: Call) -> Response:
-    _require_admin(call)
+    call.require_admin()
     body = await read_json(request)
     info = call.state.identity.authenticate(field(body, "token", str))  # 401 when not valid
     call.resource = f"{info.principal.kind}:{info.principal.name}"
@@ -61,7 +55,7 @@ async def introspect_token(request: Request, call: Call) -> Response:
 
 @api(None)
 async def revoke_token(request: Request, call: Call) -> Response:
-    _require_admin(call)
+    call.require_admin()
     body = await read_json(request)
     reason = field(body, "reason", str)
     if not 0 < len(reason) <= _MAX_REASON_CHARS or not reason.isprintable():
@@ -74,42 +68,23 @@ async def revoke_token(request: Request, call: Call) -> Response:
 
 @api(None)
 async def check_permission(request: Request, call: Call) -> Response:
-    _require_admin(call)
+    call.require_admin()
     body = await read_json(request)
     principal = call.state.identity.find(field(body, "principal", str))
     on = field(body, "on", dict)
     if len(on) != 1:
         raise BadRequest("Field 'on' must name exactly one securable, e.g. {\"serving_endpoint\": \"agent\"}.")
     (securable_type, securable), = on.items()
-    if securable_type not in SECURABLE_TYPES:
-        raise BadRequest(f"Unknown securable type {str(securable_type)[:40]!r}; expected one of {sorted(SECURABLE_TYPES)}.")
+    if securable_type not in securable_types():
+        raise BadRequest(f"Unknown securable type {str(securable_type)[:40]!r}; expected one of {sorted(securable_types())}.")
     call.resource = f"{securable_type}:{securable}"
     call.reason = call.state.grants.require(principal, field(body, "privilege", str), securable_type, str(securable))
     return JSONResponse({"allowed": True, "reason": call.reason})
 
 
 @api(None)
-async def register_serving_endpoint(request: Request, call: Call) -> Response:
-    _require_admin(call)
-    body = await read_json(request)
-    name = endpoint_name(field(body, "name", str), "serving endpoint")
-    # Rebuilt from its parts (a 400 for anything but a loopback http://HOST:PORT): what is stored,
-    # and sent callers' tokens, is never the string as given. No URL (null or absent): nothing
-    # serves it any more, e.g. serving stopped; its port may be anyone's next.
-    url = agent_url(field(body, "url", str, None))
-    call.resource = f"serving_endpoint:{name}"
-    created = call.state.register_agent_endpoint(name, url)
-    if url:
-        served = f" served at {url}"
-    else:
-        served = " (no URL: nothing serves it yet)" if created else " with no URL: nothing serves it now"
-    call.reason = ("admin registered agent endpoint " if created else "admin re-registered agent endpoint ") + name + served
-    return JSONResponse({"name": name, "created": created, "url": url})
-
-
-@api(None)
 async def resource_names(request: Request, call: Call) -> Response:
-    _require_admin(call)
+    call.require_admin()
     call.reason = "admin listed the workspace's securables"
     return JSONResponse(call.state.resource_names())
 
@@ -117,7 +92,7 @@ async def resource_names(request: Request, call: Call) -> Response:
 @api(None)
 async def read_audit(request: Request, call: Call) -> Response:
     """Records from position ``since`` on, and the position to ask from next time."""
-    _require_admin(call)
+    call.require_admin()
     since = query_int(request, "since", 0, low=0, high=2**53)
     records, next_since = call.state.audit.since(since)
     call.reason = f"admin read {len(records)} audit record(s)"
@@ -126,7 +101,7 @@ async def read_audit(request: Request, call: Call) -> Response:
 
 @api(None)
 async def get_principal(request: Request, call: Call) -> Response:
-    _require_admin(call)
+    call.require_admin()
     principal = call.state.identity.find(request.path_params["name"])
     call.resource = f"{principal.kind}:{principal.name}"
     call.reason = f"admin looked up {principal.name}"
@@ -135,7 +110,7 @@ async def get_principal(request: Request, call: Call) -> Response:
 
 @api(None)
 async def client_credentials(request: Request, call: Call) -> Response:
-    _require_admin(call)
+    call.require_admin()
     body = await read_json(request)
     identity = call.state.identity
     principal = identity.find(field(body, "principal", str))
@@ -150,7 +125,6 @@ routes = [
     Route(f"{ADMIN_PREFIX}/tokens/introspect", introspect_token, methods=["POST"]),
     Route(f"{ADMIN_PREFIX}/tokens/revoke", revoke_token, methods=["POST"]),
     Route(f"{ADMIN_PREFIX}/permissions/check", check_permission, methods=["POST"]),
-    Route(f"{ADMIN_PREFIX}/serving-endpoints", register_serving_endpoint, methods=["POST"]),
     Route(f"{ADMIN_PREFIX}/resources", resource_names, methods=["GET"]),
     Route(AUDIT_PATH, read_audit, methods=["GET"]),
     Route(f"{ADMIN_PREFIX}/principals/{{name}}", get_principal, methods=["GET"]),

@@ -110,6 +110,10 @@ class IdentityBackend:
 
     # -- principals ------------------------------------------------------------------
     @property
+    def principals(self) -> list[Principal]:
+        return list(self._principals)
+
+    @property
     def users(self) -> list[Principal]:
         return [p for p in self._principals if p.kind == "user"]
 

@@ -15,6 +15,7 @@ from obo_auth.http_edge import ApiError, BadRequest, Unauthenticated, read_body
 from obo_auth.local._base import page, query_int
 from obo_auth.local.handler import Call, api
 from obo_auth.local.identity.models import Principal
+from obo_auth.local.identity.scopes import API_SCOPES
 
 _TOKEN_TTL_SECONDS = 3600
 
@@ -133,24 +134,28 @@ def _scim_list(request: Request, resources: list[dict[str, Any]]) -> JSONRespons
     )
 
 
-@api("scim.me")
+@api(API_SCOPES["scim.me"])
 async def me(request: Request, call: Call) -> Response:
     principal = call.principal
     call.resource = f"{principal.kind}:{principal.name}"
-    return JSONResponse(_scim_user(principal) if principal.kind == "user" else _scim_service_principal(principal))
+    if principal.kind == "user":
+        return JSONResponse(_scim_user(principal))
+    # As the platform answers a service principal: its application id is its userName (what SQL's
+    # current_user() returns too); tools tell it from a user by the missing '@'.
+    return JSONResponse({**_scim_service_principal(principal), "userName": principal.application_id})
 
 
-@api("scim.directory")
+@api(API_SCOPES["scim.directory"])
 async def list_users(request: Request, call: Call) -> Response:
     return _scim_list(request, [_scim_user(p) for p in call.state.identity.users])
 
 
-@api("scim.directory")
+@api(API_SCOPES["scim.directory"])
 async def list_service_principals(request: Request, call: Call) -> Response:
     return _scim_list(request, [_scim_service_principal(p) for p in call.state.identity.service_principals])
 
 
-@api("scim.directory")
+@api(API_SCOPES["scim.directory"])
 async def list_groups(request: Request, call: Call) -> Response:
     groups = [
         {

@@ -1,8 +1,8 @@
-"""Serving endpoints: state, no HTTP. What a query answers lives in chat_model.py / embeddings."""
+"""Serving endpoints: state, no HTTP. What a chat query answers lives in chat_model.py; an
+embedding is obo_auth.local.embedding_model's."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -11,7 +11,14 @@ from obo_auth.http_edge import BadRequest, NotFound
 # "agent": an endpoint served by obo_auth's local serving (obo_auth.serving); the workspace
 # relays its invocations to the URL serving registered (routes.py).
 TASKS = {"chat": "llm/v1/chat", "embedding": "llm/v1/embeddings", "agent": "agent/v1/chat"}
-EMBEDDING_DIMENSION = 16
+# An agent endpoint reports its model's task, the one mlflow records for the agent's interface
+# (mlflow.pyfunc.model: _DEFAULT_CHAT_AGENT_METADATA_TASK, _DEFAULT_RESPONSES_AGENT_METADATA_TASK);
+# an agent whose interface the workspace was not told keeps the generic TASKS["agent"].
+AGENT_TASKS = {"chat_agent": "agent/v2/chat", "responses_agent": "agent/v1/responses"}
+AGENT_INTERFACES = ("chat_agent", "responses_agent", "pyfunc")  # what local serving knows an agent as
+# GET serving-endpoints/{name} reports what the endpoint can do; clients read `function_calling`
+# (databricks_ai_bridge.test_utils.fmapi.has_function_calling) to find the chat models that take tools.
+CAPABILITIES = {"chat": {"function_calling": True}, "embedding": {"function_calling": False}, "agent": {"function_calling": False}}
 
 
 @dataclass(frozen=True)
@@ -19,31 +26,41 @@ class ServingEndpoint:
     name: str
     kind: str  # "chat" | "embedding" | "agent"
     url: str | None = None  # agents only: where local serving listens; None while nothing serves it
+    interface: str | None = None  # agents only: one of AGENT_INTERFACES; None until serving says which
 
     @property
     def task(self) -> str:
+        if self.kind == "agent":
+            return AGENT_TASKS.get(self.interface, TASKS["agent"])
         return TASKS[self.kind]
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        return dict(CAPABILITIES[self.kind])
 
 
 class ServingBackend:
     def __init__(self, endpoints: list[ServingEndpoint]):
         self._endpoints = {e.name: e for e in endpoints}
 
-    def register_agent(self, name: str, url: str | None) -> bool:
+    def register_agent(self, name: str, url: str | None, interface: str | None = None) -> bool:
         """Declares the agent endpoint ``name`` served at ``url``; True if it did not exist.
 
         Registering an agent again (serving restarted, maybe on another port) replaces its URL;
         ``url=None`` clears it (serving stopped: its port may be anyone's next). The URL is stored
         rebuilt by ``agent_url`` (a BadRequest unless it is a loopback ``http://HOST:PORT``).
+        ``interface`` (one of AGENT_INTERFACES, None: not said) is the request shape the agent takes.
         """
         url = agent_url(url)
+        if interface is not None and interface not in AGENT_INTERFACES:
+            raise BadRequest(f"Field 'interface' must be one of {', '.join(AGENT_INTERFACES)}, got {interface[:40]!r}.")
         existing = self._endpoints.get(name)
         if existing is not None and existing.kind != "agent":
             raise BadRequest(
                 f"Serving endpoint '{name}' is a {existing.kind} endpoint of the seed, not an agent; "
                 "serve the agent under another endpoint name."
             )
-        self._endpoints[name] = ServingEndpoint(name, "agent", url)
+        self._endpoints[name] = ServingEndpoint(name, "agent", url, interface)
         return existing is None
 
     def endpoints(self) -> list[ServingEndpoint]:
@@ -96,11 +113,3 @@ def _why_not(url: str, match: re.Match | None) -> str | None:
     if rest not in ("", "/"):
         return "it has a path (serving answers at /invocations of its root)"
     return None
-
-
-def embed(text: str) -> list[float]:
-    """A deterministic stand-in embedding (the SHA-256 of the text as a unit vector): stable, not semantic."""
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    vector = [b / 255.0 - 0.5 for b in digest[:EMBEDDING_DIMENSION]]
-    norm = sum(v * v for v in vector) ** 0.5 or 1.0
-    return [round(v / norm, 6) for v in vector]

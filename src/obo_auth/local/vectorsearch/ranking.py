@@ -1,45 +1,33 @@
-"""Deterministic lexical ranking for ``query_text``: Okapi BM25 (k1=1.5, b=0.75).
+"""Nearest rows first: each row's score for the query vector, ties broken on the primary key.
 
-The local workspace has no embedding model, so "similarity" is lexical: rows that share
-no term with the query score 0 and are not returned. Ties break on the primary key, so the
-same query over the same rows always gives the same order.
+The score is the platform's for L2 distance, 1 / (1 + distance²), from the local embedding
+model (obo_auth.local.embedding_model): in (0, 1] for every row whatever the query's wording,
+so a query returns its ``num_results`` nearest rows and ``score_threshold`` cuts where it
+would on the platform.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
-_K1 = 1.5
-_B = 0.75
-_WORD = re.compile(r"[a-z0-9]+")
-# Words that match nearly every passage and would drown the signal.
-_STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from how i in is it my of on or the to what when where who with you your".split()
-)
+import numpy as np
+
+from obo_auth.local.embedding_model import similarity_score
 
 
-def tokenize(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+def ranked(query: np.ndarray | None, vectors: np.ndarray, keys: Sequence[Any]) -> list[tuple[float, int]]:
+    """(score, position) for each row of ``vectors``, best first; ``keys`` are the rows' primary keys.
+
+    Without a query every row scores 1, so rows come in primary-key order (a filter-only query).
+    """
+    scores = [1.0] * len(keys) if query is None else [_as_shown(similarity_score(query, row)) for row in vectors]
+    # A column mask may turn a primary key into NULL: those rows sort last rather than fail.
+    order = sorted(range(len(keys)), key=lambda i: (-scores[i], keys[i] is None, keys[i]))
+    return [(scores[i], i) for i in order]
 
 
-def bm25_scores(query: str, documents: Sequence[str]) -> list[float]:
-    """One BM25 score per document, for ``query``; 0.0 where no query term occurs."""
-    docs = [Counter(tokenize(d)) for d in documents]
-    if not docs:
-        return []
-    lengths = [sum(d.values()) for d in docs]
-    average = (sum(lengths) / len(docs)) or 1.0
-    scores = [0.0] * len(docs)
-    for term in set(tokenize(query)):
-        containing = sum(1 for d in docs if term in d)
-        if not containing:
-            continue
-        idf = math.log(1 + (len(docs) - containing + 0.5) / (containing + 0.5))
-        for i, d in enumerate(docs):
-            tf = d.get(term, 0)
-            if tf:
-                scores[i] += idf * tf * (_K1 + 1) / (tf + _K1 * (1 - _B + _B * lengths[i] / average))
-    return scores
+def _as_shown(score: float) -> float:
+    """Six significant digits, as the response carries it: order and score_threshold then use the
+    score the caller sees, and a tiny score stays above 0 (rounding to decimal places would not)."""
+    return float(f"{score:.6g}")
