@@ -118,6 +118,9 @@ AGENT_SCOPES = [
     "serving.serving-endpoints",
     "vectorsearch.vector-search-endpoints",
     "vectorsearch.vector-search-indexes",
+    "dashboards.genie",
+    "catalog.connections",
+    "sql",
 ]
 
 

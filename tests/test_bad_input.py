@@ -117,9 +117,14 @@ json_value = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
     max_leaves=6,  # small: generating JSON is most of an example's time
 )
-KNOWN_FIELDS = ["columns", "query_text", "query_vector", "num_results", "filters_json", "model", "messages", "stream", "tools", "input", "n", "principal", "scopes", "ttl", "actor"]
+KNOWN_FIELDS = [
+    "columns", "query_text", "query_vector", "num_results", "filters_json", "model", "messages", "stream", "tools", "input", "n",
+    "principal", "scopes", "ttl", "actor", "statement", "warehouse_id", "wait_timeout", "content", "connection_name", "method", "path", "params",
+]  # fmt: skip
 # Bodies json.loads chokes on in ways other than JSONDecodeError, and other classics.
 PATHOLOGICAL = [b"[" * 100_000, b"1" * 5000, b'{"num_results": ' + b"9" * 5000 + b"}", b"\xff\xfe{}", b"\x00", b"{" * 50_000 + b"}" * 50_000, b'{"a": NaN}']
+# Lone surrogate escapes: valid JSON, not text (an adversarial review found them failing later, unencodable).
+PATHOLOGICAL += [b'{"content": "hi \\udfff", "statement": "\\ud800", "connection_name": "echo", "method": "GET", "path": "/", "json": "\\"\\\\ud800\\""}']
 body = st.one_of(
     st.none(),
     st.binary(max_size=200),

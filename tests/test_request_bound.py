@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import pytest
 from databricks.ai_search.client import VectorSearchClient
+from databricks.sdk.service.serving import ExternalFunctionRequestHttpMethod
+from databricks_ai_bridge.genie import Genie
 from databricks_langchain import ChatDatabricks
 from databricks_langchain import VectorSearchRetrieverTool as LangchainRetriever
 from databricks_openai import DatabricksOpenAI
@@ -27,10 +29,13 @@ from databricks_openai import VectorSearchRetrieverTool as OpenAIRetriever
 import obo_auth
 from obo_auth import RequestEndedError, WorkspaceMismatchError
 from obo_auth.local import LocalWorkspace
+from obo_auth.local.sql.seed import derived_warehouse_id
 
 INDEX = "main.docs.handbook_index"
 QUESTION = "parental leave salary"
 COLUMNS = ["id", "chunk", "doc_uri", "audience"]
+GENIE_SPACE = "1eec1f60c07f5b62857d1e7828e413a0"  # the default seed's "HR analytics"
+WAREHOUSE_ID = derived_warehouse_id("local-warehouse")
 
 
 def _vector_search_client(req) -> VectorSearchClient:
@@ -76,6 +81,19 @@ KINDS = [
     # max_retries=0: openai retries a request it could not build, with a back-off, before raising.
     Kind("DatabricksOpenAI", lambda req: DatabricksOpenAI(workspace_client=req.user_client, max_retries=0), _chat),
     Kind("get_open_ai_client", lambda req: req.user_client.serving_endpoints.get_open_ai_client(max_retries=0), _chat),
+    # Who the answer is about shows whose request it ran in: alice sees the executive row, carol not.
+    Kind("Genie", lambda req: Genie(GENIE_SPACE, client=req.user_client), lambda genie: genie.ask_question("list employees").result),
+    Kind(
+        "statement_execution",
+        lambda req: req.user_client,
+        lambda c: c.statement_execution.execute_statement("SELECT name FROM main.hr.employees", WAREHOUSE_ID).result.data_array,
+    ),
+    # A per-user connection: the upstream says whose credential came.
+    Kind(
+        "http_request (UC connection)",
+        lambda req: req.user_client,
+        lambda c: c.serving_endpoints.http_request(conn="echo_per_user", method=ExternalFunctionRequestHttpMethod.GET, path="/").json(),
+    ),
     Kind(
         "ChatDatabricks",
         lambda req: ChatDatabricks(endpoint="chat-model", workspace_client=req.user_client, max_retries=0),
@@ -129,6 +147,20 @@ def test_kept_client_acts_for_the_later_request_it_is_used_in(workspace, invoker
     assert calls, "the kept client made no call"
     assert {(r.principal, r.actor, r.decision) for r in calls} == {("carol@example.com", "obo-agent", "allow")}
     assert "'hr'" not in repr(result) and '"hr"' not in repr(result)
+
+
+def _kind(name: str) -> Kind:
+    return next(k for k in KINDS if k.name.startswith(name))
+
+
+def test_a_kept_genie_answers_with_the_later_users_rows_and_a_connection_with_their_credential(workspace, invoker_token):
+    genie = build_as(workspace, invoker_token(workspace, "alice"), _kind("Genie"))
+    as_carol = use_as(workspace, invoker_token(workspace, "carol"), _kind("Genie"), genie)
+    as_alice = use_as(workspace, invoker_token(workspace, "alice"), _kind("Genie"), genie)
+    assert "Carol Chen" in as_carol and "Evan Evans" not in as_carol  # the row filter, as carol
+    assert "Evan Evans" in as_alice
+    client = build_as(workspace, invoker_token(workspace, "alice"), _kind("http_request"))
+    assert use_as(workspace, invoker_token(workspace, "carol"), _kind("http_request"), client)["credential_of"] == "carol@example.com"
 
 
 def test_kept_tool_used_by_a_user_without_access_is_refused_as_that_user(workspace, invoker_token):

@@ -38,12 +38,14 @@ def link(workspace):
 def test_resource_names_lists_every_securable_by_kind(workspace, link):
     names = link.resource_names()
     # Every kind a service holds (kinds no service holds are left out: the platform's to check).
-    assert set(names) == {"serving_endpoint", "vector_search_index", "vector_search_endpoint", "table", "function", "sql_warehouse"}
+    assert set(names) == {"serving_endpoint", "vector_search_index", "vector_search_endpoint", "table", "function", "sql_warehouse", "uc_connection", "genie_space"}
     assert names["serving_endpoint"] == ["chat-model", "databricks-gte-large-en"]
     assert names["vector_search_index"] == ["main.docs.handbook_index"]
     assert names["vector_search_endpoint"] == ["docs-endpoint"]
     assert names["table"] == ["main.docs.handbook", "main.hr.employees"]
     assert names["function"] == ["main.tools.whoami"]
+    assert names["uc_connection"] == ["echo", "echo_per_user"]
+    assert names["genie_space"] == ["1eec1f60c07f5b62857d1e7828e413a0"]  # derived from its title
     record = workspace.audit()[-1]
     assert (record.principal, record.path, record.decision) == ("workspace-admin", f"{ADMIN_PREFIX}/resources", "allow")
 

@@ -79,11 +79,14 @@ def parse_json(text: str | bytes, what: str) -> Any:
     4300-digit limit and RecursionError for deeply nested arrays: all are the client's fault.
     """
     try:
-        return json.loads(text)
+        parsed = json.loads(text)
     except RecursionError:
         raise MalformedRequest(f"{what} is nested too deeply to parse; send a flatter JSON value.") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors too
         raise MalformedRequest(f"{what} is not valid JSON ({_short(exc)}).") from None
+    if not _is_text(parsed):
+        raise MalformedRequest(f"{what} holds a lone UTF-16 surrogate escape (such as \\udfff), which is not text; send valid Unicode.")
+    return parsed
 
 
 def reject_declared_oversize(request: Request) -> None:
@@ -117,6 +120,18 @@ async def read_json(request: Request, *, required: bool = True, expected: str = 
     if not isinstance(parsed, dict):
         raise MalformedRequest(f"The request body must be {expected}, not {json_type(parsed)}.")
     return parsed
+
+
+def _is_text(value: Any) -> bool:
+    """False if a string in ``value`` (keys too) holds a lone surrogate: JSON's \\u escapes allow
+    one, but it cannot be encoded again, so every later message or record holding it would fail."""
+    if isinstance(value, str):
+        return value.isascii() or not any("\ud800" <= char <= "\udfff" for char in value)
+    if isinstance(value, dict):
+        return all(_is_text(key) and _is_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_is_text(item) for item in value)
+    return True
 
 
 _JSON_TYPE_NAMES = {

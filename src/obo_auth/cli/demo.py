@@ -1,8 +1,10 @@
 """``obo-auth demo``: one agent, three users, side by side, and the audit trail that proves who did what.
 
-Starts a local workspace with the default seed, logs the example handbook agent to
-obo_auth's model store (model_store.py: the one ``obo-auth serve`` reads), serves it locally, asks it the same question as alice, bob and carol,
-and prints what each got and which identity every call ran as.
+Starts a local workspace with the default seed, logs an example agent (``--example``: the
+handbook agent, or the people agent, a supervisor over Genie and the handbook) to obo_auth's
+model store (model_store.py: the one ``obo-auth serve`` reads), serves it locally, asks it
+the same question as alice, bob and carol, and prints what each got and which identity every
+call ran as.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -19,11 +22,23 @@ import click
 import httpx
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-QUESTION = "How does parental leave pay work?"
 USERS = ("alice", "bob", "carol")
 AGENT = "obo-agent"
-CHAT_MODEL = "chat-model"  # the one resource the example agent uses as itself
+
+
+@dataclass(frozen=True)
+class Example:
+    directory: str  # under examples/: a package whose log() logs the agent
+    question: str  # the default question, one this example answers differently per user
+
+
+EXAMPLES = {
+    "handbook": Example("handbook_agent", "How does parental leave pay work?"),
+    "people": Example("people_agent", "List the employees with their names, teams and salaries."),
+}
+DEFAULT_EXAMPLE = "handbook"
 
 # Wide enough for the tables when the output is a file or a pipe (rich assumes 80 columns there).
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -39,17 +54,25 @@ class Outcome:
 
 
 @click.command()
-@click.option("--question", default=QUESTION, show_default=True, help="What to ask the agent as each user.")
-def demo(question: str) -> None:
-    """Ask the example agent the same question as alice, bob and carol, and show who saw what."""
+@click.option(
+    "--example", "example_name", default=DEFAULT_EXAMPLE, show_default=True, metavar="NAME",
+    help="The example agent: handbook (vector search) or people (a supervisor over Genie and the handbook).",
+)  # fmt: skip
+@click.option("--question", help="What to ask the agent as each user (default: the example's own question).")
+def demo(example_name: str, question: str | None) -> None:
+    """Ask an example agent the same question as alice, bob and carol, and show who saw what."""
+    example = EXAMPLES.get(example_name)
+    if example is None:
+        raise click.ClickException(f"no example {example_name!r}: choose one of {', '.join(EXAMPLES)}.")
+    question = question or example.question
     _quiet_libraries()
     from obo_auth.local import LocalWorkspace
     from obo_auth.serving import serve
 
     with console.status("Starting a local Databricks workspace (default seed)..."), LocalWorkspace() as workspace:
         console.print(f"[green]✓[/green] Local workspace at {workspace.url}")
-        with console.status("Logging the example agent..."):
-            model_uri, scopes, store = _log_example()
+        with console.status(f"Logging the example agent ({example.directory})..."):
+            model_uri, scopes, store, agent_endpoints = _log_example(example)
         console.print(f"[green]✓[/green] Logged {model_uri} to {store}; end-user scopes: {', '.join(scopes)}", soft_wrap=True)
         with console.status("Serving the agent locally, as Model Serving would..."), serve(model_uri, workspace) as endpoint:
             console.print(f"[green]✓[/green] Serving at {endpoint.url}/invocations")
@@ -58,7 +81,7 @@ def demo(question: str) -> None:
                 with console.status(f"Asking as {user}..."):
                     outcomes.append(_ask(endpoint.url, workspace, user, question))
     _show_answers(question, outcomes)
-    wrong = _show_audit(outcomes)
+    wrong = _show_audit(outcomes, agent_endpoints)
     # soft_wrap: the model URI stays whole, to be copied.
     console.print(f"[dim]Serve it again yourself: `obo-auth workspace` in one terminal, `obo-auth serve {model_uri}` in another.[/dim]", soft_wrap=True)
     if wrong:
@@ -75,28 +98,35 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def example_dir() -> Path:
-    """The example agent: packaged with obo_auth in a wheel, or at the top of a source checkout."""
+def example_dir(directory: str = EXAMPLES[DEFAULT_EXAMPLE].directory) -> Path:
+    """An example agent: packaged with obo_auth in a wheel, or at the top of a source checkout."""
     package = Path(__file__).resolve().parents[1]
-    for candidate in (package / "examples" / "handbook_agent", package.parents[1] / "examples" / "handbook_agent"):
-        if (candidate / "chat_agent.py").exists():
+    for candidate in (package / "examples" / directory, package.parents[1] / "examples" / directory):
+        if (candidate / "__init__.py").exists():
             return candidate
-    raise click.ClickException("The example agent is missing from this installation of obo_auth.")
+    raise click.ClickException(f"The example agent {directory} is missing from this installation of obo_auth.")
 
 
-def _log_example() -> tuple[str, list[str], str]:
-    """Logs the example agent as an author would, to the store ``obo-auth serve`` reads too."""
+def _log_example(example: Example) -> tuple[str, list[str], str, set[str]]:
+    """Logs the example agent as an author would, to the store ``obo-auth serve`` reads too.
+
+    Returns its URI, its end-user scopes, the store, and the serving endpoints its auth policy
+    says the agent calls as itself (the system auth policy): the audit holds the agent to them.
+    """
     import mlflow
 
+    from obo_auth.mlmodel import resource_entries
     from obo_auth.model_store import use_default_unless_set
 
     store = use_default_unless_set()
-    spec = importlib.util.spec_from_file_location("handbook_agent", example_dir() / "__init__.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    info = example.log()
-    policy = mlflow.models.Model.load(info.model_uri).auth_policy or {}
-    return info.model_uri, (policy.get("user_auth_policy") or {}).get("api_scopes", []), store
+    spec = importlib.util.spec_from_file_location(example.directory, example_dir(example.directory) / "__init__.py")
+    package = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package)
+    info = package.log()
+    model = mlflow.models.Model.load(info.model_uri)
+    scopes = ((model.auth_policy or {}).get("user_auth_policy") or {}).get("api_scopes", [])
+    as_agent = {e.name for e in resource_entries(model) if e.source == "system_auth_policy" and e.type == "serving_endpoint"}
+    return info.model_uri, scopes, store, as_agent
 
 
 def _ask(url: str, workspace, user: str, question: str) -> Outcome:
@@ -111,21 +141,26 @@ def _ask(url: str, workspace, user: str, question: str) -> Outcome:
     body = response.json()
     if response.status_code != 200:
         raise click.ClickException(f"The agent failed for {user}: {body.get('message', body)}")
-    answer = body["messages"][-1]["content"].split("\n\nSources:")[0].split("\n\nI could not use")[0]
+    # The answer without its sources and its note on unavailable tools: the table shows both apart.
+    paragraphs = body["messages"][-1]["content"].split("\n\n")
+    answer = "\n\n".join(p for p in paragraphs if not p.startswith(("Sources:", "I could not use:")))
     outputs = body.get("custom_outputs") or {}
     return Outcome(user, answer, outputs.get("sources", []), outputs.get("unavailable_tools", []), workspace.audit()[before:])
 
 
 def _show_answers(question: str, outcomes: list[Outcome]) -> None:
     table = Table(title=f"“{question}” asked as three users", show_lines=True)
+    with_sources = any(o.sources for o in outcomes)  # a Genie answer has none: its query is in the answer
     table.add_column("user", style="bold")
     table.add_column("answer", ratio=3)
-    table.add_column("sources", ratio=2)
+    if with_sources:
+        table.add_column("sources", ratio=2)
     table.add_column("unavailable to them", ratio=1)
     for o in outcomes:
         unavailable = "\n".join(f"{t['name']}: {t['reason'].replace('_', ' ')}" for t in o.unavailable) or "-"
-        sources = "\n".join(s.rsplit("/", 1)[-1] for s in o.sources) or "-"
-        table.add_row(o.user, o.answer, sources, unavailable)
+        sources = ["\n".join(s.rsplit("/", 1)[-1] for s in o.sources) or "-"] if with_sources else []
+        # Text: an answer is shown as written, never read as rich markup ("[...]").
+        table.add_row(o.user, Text(o.answer or "-"), *sources, Text(unavailable))
     console.print(table)
 
 
@@ -137,29 +172,44 @@ def _who(record) -> str:
     return record.principal or "[dim]anonymous[/dim]"
 
 
-def _show_audit(outcomes: list[Outcome]) -> int:
+def _short(path: str) -> str:
+    """A path with its long generated ids (Genie's space, conversation, message and attachment ids)
+    cut to 8 characters: the call stays readable."""
+    return re.sub(r"(?<=/)[0-9a-f-]{16,}(?=/|$)", lambda id_: id_.group()[:8] + "…", path)
+
+
+def _show_audit(outcomes: list[Outcome], agent_endpoints: set[str]) -> int:
+    """The calls, and how many ran as the wrong identity: as another user than the one who asked,
+    or as the agent itself on anything but the serving endpoints its auth policy declares as its own."""
     table = Table(title="Audit trail: which identity each call ran as")
     for column in ("asked by", "ran as", "call", "decision"):
-        table.add_column(column, no_wrap=column != "call")
+        table.add_column(column, no_wrap=column != "call", overflow="fold")  # a long path folds, never cut
     wrong = 0
     serving_checks = 0
+    agent_called: set[str] = set()
     for o in outcomes:
         for record in o.calls:
             if record.principal == "workspace-admin":
                 serving_checks += 1  # local serving verifying the caller, minting their token and revoking it
                 continue
             if record.principal == AGENT:
-                wrong += record.resource not in (None, f"serving_endpoint:{CHAT_MODEL}")  # the agent touched user data
+                endpoint = (record.resource or "").removeprefix("serving_endpoint:")
+                if record.resource is None or (record.resource.startswith("serving_endpoint:") and endpoint in agent_endpoints):
+                    agent_called.add(endpoint)
+                else:
+                    wrong += 1  # the agent touched user data, or a resource it did not declare as its own
             elif record.principal is not None and not record.principal.startswith(f"{o.user}@"):
                 wrong += 1
             decision = "[green]allow[/green]" if record.decision == "allow" else f"[red]deny[/red] {record.status}"
-            table.add_row(o.user, _who(record), f"{record.method} {record.path.removeprefix('/api/2.0')}", decision)
+            table.add_row(o.user, _who(record), f"{record.method} {_short(record.path.removeprefix('/api/2.0'))}", decision)
     console.print(table)
     console.print(f"[dim]Plus {serving_checks} calls by local serving itself (verify the caller's token, check CAN_QUERY, mint the downscoped token, revoke it when the request ends).[/dim]")
     if wrong:
         console.print(f"[red]✗ {wrong} call(s) ran as a user other than the one who asked.[/red]")
     else:
-        console.print("[green]✓ Every data call ran as the user who asked; the agent's own identity only called the chat model.[/green]")
+        called = sorted(e for e in agent_called if e)
+        itself = f"only called {', '.join(called)}, as declared" if called else "made no call"
+        console.print(f"[green]✓ Every data call ran as the user who asked; the agent's own identity {itself}.[/green]")
     return wrong
 
 

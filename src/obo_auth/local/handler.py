@@ -85,6 +85,8 @@ def api(
                         raise _invalid_scope(request, required_scope, call.token)
                 response = await handler(request, call)
             except ApiError as error:
+                # A message echoing input that is not text (a lone surrogate) must still render.
+                error.message = error.message.encode("utf-8", "backslashreplace").decode("utf-8")
                 response = render_error(error)
                 call.reason = error.message
             except Exception:  # never a traceback on the wire; the log has it (and no token)
