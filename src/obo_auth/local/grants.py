@@ -42,21 +42,24 @@ class GrantsBackend:
         types = securable_types()
         on: tuple[str, str] | None = (securable_type, securable)
         while on is not None:
-            reason = self._direct(principal, privilege, *on)
+            reason = self._direct(principal, types[on[0]].granting(privilege), *on)
             if reason is not None:
                 inherited = "" if on == (securable_type, securable) else f" (inherited by {label(securable_type)} {securable})"
                 return reason + inherited
             on = types[on[0]].parent(on[1])
         return None
 
-    def _direct(self, principal: Principal, privilege: str, securable_type: str, securable: str) -> str | None:
-        for grant in self._grants:
-            if (grant.privilege, grant.securable_type, grant.securable) != (privilege, securable_type, securable):
-                continue
-            if grant.grantee in (principal.name, principal.short_name, principal.application_id):
-                return f"{principal.name} has {privilege} on {label(securable_type)} {securable}"
-            if grant.grantee in principal.groups:
-                return f"{principal.name} has {privilege} on {label(securable_type)} {securable} through group {grant.grantee}"
+    def _direct(self, principal: Principal, granting: tuple[str, ...], securable_type: str, securable: str) -> str | None:
+        """Why a grant of one of ``granting`` on this very securable holds for ``principal``; the
+        lowest level first, so the reason names the least privilege that suffices."""
+        for privilege in granting:
+            for grant in self._grants:
+                if (grant.privilege, grant.securable_type, grant.securable) != (privilege, securable_type, securable):
+                    continue
+                if grant.grantee in (principal.name, principal.short_name, principal.application_id):
+                    return f"{principal.name} has {privilege} on {label(securable_type)} {securable}"
+                if grant.grantee in principal.groups:
+                    return f"{principal.name} has {privilege} on {label(securable_type)} {securable} through group {grant.grantee}"
         return None
 
     def require(self, principal: Principal, privilege: str, securable_type: str, securable: str) -> str:

@@ -35,6 +35,13 @@ class SecurableType:
     privileges: frozenset[str]
     # The containing securable of a name, as (type, name); None for a top-level securable.
     parent: Callable[[str], tuple[str, str] | None] = field(default=lambda name: None)
+    # Permission levels, lowest first, each including the ones before it (CAN_USE < CAN_MANAGE):
+    # a grant of a level holds every level below it.
+    levels: tuple[str, ...] = ()
+
+    def granting(self, privilege: str) -> tuple[str, ...]:
+        """The privileges whose grant gives ``privilege``: itself, and the levels above it."""
+        return self.levels[self.levels.index(privilege) :] if privilege in self.levels else (privilege,)
 
 
 @dataclass(frozen=True)

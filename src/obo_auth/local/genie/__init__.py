@@ -7,7 +7,7 @@ from obo_auth.local.genie import seed
 from obo_auth.local.genie.backend import GenieBackend
 from obo_auth.local.genie.routes import routes
 from obo_auth.local.genie.scopes import API_SCOPES
-from obo_auth.local.genie.spaces import VIEW_PRIVILEGES, Space
+from obo_auth.local.genie.spaces import LEVELS, Space
 from obo_auth.local.service import SecurableType, Service
 
 
@@ -25,7 +25,7 @@ SERVICE = Service(
     routes=routes,
     seed_fields=seed.SEED_FIELDS,
     # Grants name a space by its title, as they name a SQL warehouse by its name.
-    securable_types={"genie_space": SecurableType("Genie space", frozenset(VIEW_PRIVILEGES))},
+    securable_types={"genie_space": SecurableType("Genie space", frozenset(LEVELS), levels=LEVELS)},
     api_scopes=API_SCOPES,
     requires=("sql", "catalog"),
     securables=lambda s: {"genie_space": {space.title for space in s.genie_spaces}},

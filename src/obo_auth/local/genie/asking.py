@@ -20,7 +20,6 @@ from obo_auth.local.sql.backend import SqlBackend
 from obo_auth.local.sql.request import DEFAULT_WAIT_SECONDS, StatementRequest
 from obo_auth.local.sql.running import POLL_WAIT_SECONDS, advance
 from obo_auth.local.sql.statements import RUNNING, SUCCEEDED
-from obo_auth.local.sql.warehouses import can_use, require_use
 
 # The most rows an answer's result holds (the statement's row_limit; its manifest says truncated).
 ROW_LIMIT = 5000
@@ -37,7 +36,7 @@ async def ask(call: Call, space: Space, conversation: Conversation, message: Mes
     conversation.last_table = answer.table
     sql: SqlBackend = call.state.services["sql"]
     warehouse = sql.warehouse(space.warehouse_id)  # the seed check made sure it exists
-    if not can_use(call.can, warehouse):
+    if not call.can("CAN_USE", *warehouse.securable):
         message.failure = Failure(
             "WAREHOUSE_ACCESS_MISSING_EXCEPTION",
             f"You do not have CAN_USE on SQL warehouse '{warehouse.name}', which this Genie space runs its queries on. Ask its owner or a workspace admin to grant it.",
@@ -58,7 +57,7 @@ async def rerun(call: Call, space: Space, message: Message) -> str:
     sql: SqlBackend = call.state.services["sql"]
     warehouse = sql.warehouse(space.warehouse_id)
     # Checked before the statement exists, so a refused rerun leaves the message as it was.
-    require_use(call.require, call.can, warehouse)
+    call.require("CAN_USE", *warehouse.securable)
     message.statement = sql.statements.submit(call.principal, warehouse, message.statement.request)
     message.summary = None
     await advance(call, message.statement, DEFAULT_WAIT_SECONDS)

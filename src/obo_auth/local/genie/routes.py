@@ -22,9 +22,7 @@ from obo_auth.local.genie.backend import GenieBackend
 from obo_auth.local.genie.conversations import Conversation, Message
 from obo_auth.local.genie.questions import Plan
 from obo_auth.local.genie.scopes import API_SCOPES
-from obo_auth.local.genie.spaces import (
-    EDIT_PRIVILEGES, MANAGE_PRIVILEGES, RUN_PRIVILEGES, VIEW_PRIVILEGES, Space, can_see, no_such_space, require_level,
-)  # fmt: skip
+from obo_auth.local.genie.spaces import Space, no_such_space
 from obo_auth.local.handler import Call, api
 
 SPACES_PATH = "/api/2.0/genie/spaces"
@@ -45,22 +43,22 @@ def _backend(call: Call) -> GenieBackend:
 # -- spaces ----------------------------------------------------------------------------------------
 
 
-def _space(request: Request, call: Call, levels: tuple[str, ...] = VIEW_PRIVILEGES) -> tuple[Space, str]:
-    """The space of the path and why the caller holds one of ``levels`` on it (audited): 404 if
-    the caller may not see it at all, 403 naming the level if it may see it but not that."""
+def _space(request: Request, call: Call, level: str = "CAN_VIEW") -> tuple[Space, str]:
+    """The space of the path and why the caller holds ``level`` on it (audited): 404 if the
+    caller may not see it at all, 403 naming the level if it may see it but not that."""
     space_id = request.path_params["space_id"]
     space = _backend(call).space(space_id)
-    if space is None or not can_see(call.can, space):
+    if space is None or not call.can("CAN_VIEW", *space.securable):
         if space is not None:
             call.resource = space.audit_resource  # for the audit log only
         raise no_such_space(space_id)
-    return space, require_level(call.require, call.can, space, levels)
+    return space, call.require(level, *space.securable)
 
 
 @api(SCOPE)
 async def list_spaces(request: Request, call: Call) -> Response:
     spaces = _backend(call).spaces()
-    visible = [s for s in spaces if can_see(call.can, s)]
+    visible = [s for s in spaces if call.can("CAN_VIEW", *s.securable)]
     if len(visible) < len(spaces):
         # For the audit log only: the caller is not told that anything was left out.
         call.reason = f"allowed; hid {len(spaces) - len(visible)} Genie spaces the caller may not see"
@@ -72,7 +70,7 @@ async def list_spaces(request: Request, call: Call) -> Response:
 async def get_space(request: Request, call: Call) -> Response:
     serialized = _flag(request, "include_serialized_space")
     # "Requires at least CAN EDIT permission on the space" to include the export (GenieAPI.get_space).
-    space, _ = _space(request, call, EDIT_PRIVILEGES if serialized else VIEW_PRIVILEGES)
+    space, _ = _space(request, call, "CAN_EDIT" if serialized else "CAN_VIEW")
     body = render.space_json(space)
     if serialized:
         catalog = call.state.services["catalog"]
@@ -86,7 +84,7 @@ async def get_space(request: Request, call: Call) -> Response:
 
 @api(SCOPE)
 async def start_conversation(request: Request, call: Call) -> Response:
-    space, allowed = _space(request, call, RUN_PRIVILEGES)
+    space, allowed = _space(request, call, "CAN_RUN")
     question = _question(await read_json(request))
     conversation, message = _backend(call).conversations.start(call.principal, space.id, question)
     submitted = render.message_json(message)  # the message as submitted, before it is answered
@@ -102,7 +100,7 @@ async def start_conversation(request: Request, call: Call) -> Response:
 
 @api(SCOPE)
 async def create_message(request: Request, call: Call) -> Response:
-    space, allowed = _space(request, call, RUN_PRIVILEGES)
+    space, allowed = _space(request, call, "CAN_RUN")
     conversation = _conversation(request, call, space)
     question = _question(await read_json(request))
     message = _backend(call).conversations.add(conversation, question)
@@ -115,7 +113,7 @@ async def create_message(request: Request, call: Call) -> Response:
 async def list_conversations(request: Request, call: Call) -> Response:
     include_all = _flag(request, "include_all")
     # "Include all conversations in the space across all users. Requires at least CAN MANAGE permission."
-    space, _ = _space(request, call, MANAGE_PRIVILEGES if include_all else VIEW_PRIVILEGES)
+    space, _ = _space(request, call, "CAN_MANAGE" if include_all else "CAN_VIEW")
     conversations = _backend(call).conversations.listed(space.id, None if include_all else call.principal)
     page, next_token = _page(request, conversations)
     return JSONResponse({"conversations": [render.conversation_summary_json(c) for c in page], **next_token})
@@ -159,7 +157,7 @@ async def get_message_query_result(request: Request, call: Call) -> Response:
 
 @api(SCOPE)
 async def execute_attachment_query(request: Request, call: Call) -> Response:
-    space, allowed = _space(request, call, RUN_PRIVILEGES)
+    space, allowed = _space(request, call, "CAN_RUN")
     message = _message(request, call, space)
     _query_attachment(message, request.path_params.get("attachment_id"))
     done = await asking.rerun(call, space, message)

@@ -9,20 +9,12 @@ caller nothing about spaces they may not see.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from obo_auth.http_edge import NotFound
 
-VIEW_PRIVILEGES = ("CAN_VIEW", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE")
-RUN_PRIVILEGES = VIEW_PRIVILEGES[1:]
-EDIT_PRIVILEGES = VIEW_PRIVILEGES[2:]
-MANAGE_PRIVILEGES = VIEW_PRIVILEGES[3:]
-
-# (privilege, securable type, name) -> whether the caller holds it
-Can = Callable[[str, str, str], bool]
-# (privilege, securable type, name) -> why the caller holds it, checked and audited; PermissionDenied if it does not
-Require = Callable[[str, str, str], str]
+# Lowest first: the grants mechanism lets a grant of a level hold every level below it (grants.py).
+LEVELS = ("CAN_VIEW", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE")
 
 
 @dataclass(frozen=True)
@@ -47,13 +39,3 @@ def no_such_space(space_id: str) -> NotFound:
     # The same words for a space that does not exist and one the caller may not see.
     return NotFound(f"Genie space '{space_id[:80]}' does not exist or you do not have access to it; GET /api/2.0/genie/spaces lists yours.")
 
-
-def can_see(can: Can, space: Space) -> bool:
-    return any(can(privilege, *space.securable) for privilege in VIEW_PRIVILEGES)
-
-
-def require_level(require: Require, can: Can, space: Space, levels: tuple[str, ...]) -> str:
-    """Why the caller holds one of ``levels`` on the space (checked and audited); PermissionDenied
-    naming the lowest of them if it holds none."""
-    held = next((p for p in levels if can(p, *space.securable)), levels[0])
-    return require(held, *space.securable)

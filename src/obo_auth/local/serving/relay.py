@@ -16,7 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from obo_auth.http_edge import ApiError
+from obo_auth.http_edge import ServiceUnavailable
 from obo_auth.local.serving.models import ServingEndpoint
 
 logger = logging.getLogger("obo_auth.local")
@@ -28,15 +28,10 @@ _TIMEOUT = httpx.Timeout(300, connect=5)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer", "upgrade"}
 
 
-class NotServed(ApiError):
-    status = 503
-    error_code = "TEMPORARILY_UNAVAILABLE"
-
-
 async def relay(request: Request, endpoint: ServingEndpoint, body: bytes) -> StreamingResponse:
     """POSTs ``body`` to the agent's ``/invocations`` and streams its answer back unchanged."""
     if endpoint.url is None:
-        raise NotServed(f"Serving endpoint '{endpoint.name}' is an agent that nothing serves (not yet, or its serving stopped). {_start_serving(request, endpoint)}")
+        raise ServiceUnavailable(f"Serving endpoint '{endpoint.name}' is an agent that nothing serves (not yet, or its serving stopped). {_start_serving(request, endpoint)}")
     headers = {name: request.headers[name] for name in ("authorization", "content-type", "accept") if name in request.headers}
     # trust_env=False: the agent is on loopback, and the caller's token goes only there, never to
     # a proxy named by HTTP_PROXY / ALL_PROXY (httpx honours them for 127.0.0.1 too), nor with
@@ -53,7 +48,7 @@ async def relay(request: Request, endpoint: ServingEndpoint, body: bytes) -> Str
         else:
             logger.warning("local workspace: cannot relay to the agent of %s (%s)", endpoint.name, type(error).__name__)
             why = f"the workspace cannot reach its agent at {endpoint.url} ({type(error).__name__}); register it again"
-        raise NotServed(f"Serving endpoint '{endpoint.name}' is unavailable: {why}. {_start_serving(request, endpoint)}") from None
+        raise ServiceUnavailable(f"Serving endpoint '{endpoint.name}' is unavailable: {why}. {_start_serving(request, endpoint)}") from None
 
     async def close() -> None:
         await upstream.aclose()

@@ -6,7 +6,7 @@ from obo_auth.local.sql import seed
 from obo_auth.local.sql.backend import SqlBackend
 from obo_auth.local.sql.routes import routes
 from obo_auth.local.sql.scopes import API_SCOPES
-from obo_auth.local.sql.warehouses import USE_PRIVILEGES, Warehouse
+from obo_auth.local.sql.warehouses import LEVELS, Warehouse
 
 
 def _build(section, state) -> SqlBackend:
@@ -17,7 +17,7 @@ SERVICE = Service(
     name="sql",
     routes=routes,
     seed_fields=seed.SEED_FIELDS,
-    securable_types={"sql_warehouse": SecurableType("SQL warehouse", frozenset(USE_PRIVILEGES))},
+    securable_types={"sql_warehouse": SecurableType("SQL warehouse", frozenset(LEVELS), levels=LEVELS)},
     api_scopes=API_SCOPES,
     requires=("catalog",),
     securables=lambda s: {"sql_warehouse": {w.name for w in s.sql_warehouses}},

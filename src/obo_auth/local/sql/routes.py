@@ -19,7 +19,7 @@ from obo_auth.local.sql.request import statement_request
 from obo_auth.local.sql.running import POLL_WAIT_SECONDS, advance
 from obo_auth.local.sql.scopes import API_SCOPES
 from obo_auth.local.sql.statements import FAILED, RUNNING, SUCCEEDED, Statement
-from obo_auth.local.sql.warehouses import Warehouse, can_use, require_use
+from obo_auth.local.sql.warehouses import Warehouse
 
 STATEMENTS_PATH = "/api/2.0/sql/statements"
 
@@ -53,7 +53,7 @@ def _warehouse_json(warehouse: Warehouse, request: Request) -> dict[str, Any]:
 @api(API_SCOPES["sql.warehouses"])
 async def list_warehouses(request: Request, call: Call) -> Response:
     warehouses = _backend(call).warehouses()
-    usable = [w for w in warehouses if can_use(call.can, w)]
+    usable = [w for w in warehouses if call.can("CAN_USE", *w.securable)]
     if len(usable) < len(warehouses):
         # For the audit log only: the caller is not told that anything was left out.
         call.reason = f"allowed; hid {len(warehouses) - len(usable)} warehouses the caller may not use"
@@ -63,7 +63,7 @@ async def list_warehouses(request: Request, call: Call) -> Response:
 @api(API_SCOPES["sql.warehouses"])
 async def get_warehouse(request: Request, call: Call) -> Response:
     warehouse = _backend(call).warehouse(request.path_params["warehouse_id"])
-    require_use(call.require, call.can, warehouse)
+    call.require("CAN_USE", *warehouse.securable)
     return JSONResponse(_warehouse_json(warehouse, request))
 
 
@@ -75,7 +75,7 @@ async def execute_statement(request: Request, call: Call) -> Response:
     submitted = statement_request(await read_json(request))
     backend = _backend(call)
     warehouse = backend.warehouse(submitted.warehouse_id)
-    require_use(call.require, call.can, warehouse)
+    call.require("CAN_USE", *warehouse.securable)
     statement = backend.statements.submit(call.principal, warehouse, submitted)
     if submitted.wait_seconds == 0:
         call.reason += f"; statement {statement.id} submitted: it runs when first polled"

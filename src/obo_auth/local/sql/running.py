@@ -19,7 +19,6 @@ from obo_auth.local.sql.compile import Compiled, compile_statement
 from obo_auth.local.sql.execution import Execution
 from obo_auth.local.sql.failures import StatementFailed
 from obo_auth.local.sql.statements import PENDING, RUNNING, Statement, StatementStore
-from obo_auth.local.sql.warehouses import require_use
 
 # "This call currently might take up to 5 seconds to get the latest status" (get_statement).
 POLL_WAIT_SECONDS = 5.0
@@ -37,7 +36,7 @@ async def advance(call: Call, statement: Statement, wait_seconds: float) -> None
 
 
 async def _start(call: Call, store: StatementStore, statement: Statement) -> None:
-    allowed = require_use(call.require, call.can, statement.warehouse)
+    allowed = call.require("CAN_USE", *statement.warehouse.securable)
     if not store.start(statement):
         return  # another poll started it, or it was canceled
     try:
