@@ -13,7 +13,7 @@ from obo_auth.local.genie import answers
 from obo_auth.local.genie.conversations import COMPLETED, FAILED, QUERY_RESULT_EXPIRED, Conversation, Message
 from obo_auth.local.genie.questions import Plan, Unanswerable
 from obo_auth.local.genie.spaces import Space
-from obo_auth.local.sql.routes import _statement_json as statement_json  # the Statement Execution API's own shape
+from obo_auth.local.sql.routes import statement_json  # the Statement Execution API's own shape: one, for both services
 from obo_auth.local.sql.statements import SUCCEEDED, Statement
 
 # A statement that ran and failed: the MessageErrorType the message's error carries.

@@ -84,14 +84,14 @@ async def execute_statement(request: Request, call: Call) -> Response:
         if statement.state == RUNNING and submitted.cancel_on_timeout:
             backend.statements.cancel(statement)
     call.resource = warehouse.audit_resource
-    return JSONResponse(_statement_json(statement))
+    return JSONResponse(statement_json(statement))
 
 
 @api(API_SCOPES["sql.statements"])
 async def get_statement(request: Request, call: Call) -> Response:
     statement = _caller_statement(request, call)
     await advance(call, statement, POLL_WAIT_SECONDS)
-    return JSONResponse(_statement_json(statement))
+    return JSONResponse(statement_json(statement))
 
 
 @api(API_SCOPES["sql.statements"])
@@ -127,7 +127,7 @@ def _caller_statement(request: Request, call: Call) -> Statement:
 # -- the StatementResponse shape -------------------------------------------------------
 
 
-def _statement_json(statement: Statement) -> dict[str, Any]:
+def statement_json(statement: Statement) -> dict[str, Any]:
     status: dict[str, Any] = {"state": statement.state}
     body: dict[str, Any] = {"statement_id": statement.id, "status": status}
     if statement.state == FAILED:
