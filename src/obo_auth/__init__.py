@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 # Public name -> the module that defines it.
 _EXPORTS = {
+    "AppConfig": "app_config",
+    "app_config": "app_config",
+    "OboAppMiddleware": "apps",
+    "app_request": "apps",
     "RequestContext": "context",
     "current_request": "context",
     "on_behalf_of_user": "decorator",
@@ -63,6 +67,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from obo_auth.app_config import AppConfig, app_config
+    from obo_auth.apps import OboAppMiddleware, app_request
     from obo_auth.context import RequestContext, current_request
     from obo_auth.decorator import on_behalf_of_user
     from obo_auth.degrade import Degradation, degraded_note, degraded_outputs

@@ -111,8 +111,9 @@ def read_slot() -> UserToken:
 def no_invoker_outside_serving() -> NoInvokerError:
     return NoInvokerError(
         "No end user for this call: outside Databricks Model Serving, run it inside "
-        "`with obo_auth.as_user(token, host=...):` or serve the model with `obo-auth serve`. "
-        "obo_auth never falls back to your own login."
+        "`with obo_auth.as_user(token, host=...):` or serve the model with `obo-auth serve`; in a Databricks App, "
+        "add obo_auth.OboAppMiddleware to the app or call it inside `with obo_auth.app_request(request.headers):`. "
+        "obo_auth never falls back to your own login or the App's identity."
     )
 
 

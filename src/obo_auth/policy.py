@@ -35,7 +35,13 @@ from obo_auth import log_time, model_store
 from obo_auth.errors import ArgumentTypeError, ResourceDeclarationError
 from obo_auth.mlmodel import RECORD_KEY
 from obo_auth.requirements import agent_requirements
-from obo_auth.resources import ResourceDeclaration, check_declarations, required_scopes, validate_scopes
+from obo_auth.resources import (
+    ResourceDeclaration,
+    check_declarations,
+    check_one_identity_each,
+    required_scopes,
+    validate_scopes,
+)
 from obo_auth.scopes import normalize
 
 if TYPE_CHECKING:
@@ -55,7 +61,7 @@ def auth_policy(*resources: ResourceDeclaration, extra_scopes: Iterable[str] = (
     extra = validate_scopes(extra_scopes)
     if not resources and not extra:
         raise ResourceDeclarationError("an auth policy needs at least one resource declaration or extra scope")
-    _check_one_identity_each(resources)
+    check_one_identity_each(resources)
     # required_scopes come from the table, already valid; only the extras needed checking.
     scopes = normalize([*required_scopes(*resources), *extra])
     # dict.fromkeys: a resource declared twice is listed once, in declaration order.
@@ -148,16 +154,6 @@ def _path_list(code_paths: Any) -> list[Any]:
     if not isinstance(code_paths, (list, tuple)):
         raise ArgumentTypeError(f"code_paths= takes a list of paths, e.g. [{code_paths!r}], not {type(code_paths).__name__}")
     return list(code_paths)
-
-
-def _check_one_identity_each(resources: tuple[ResourceDeclaration, ...]) -> None:
-    as_whom: dict[tuple[type, str], bool] = {}
-    for r in resources:
-        if as_whom.setdefault((type(r), r.identifier), r.on_behalf_of_user) != r.on_behalf_of_user:
-            raise ResourceDeclarationError(
-                f"{type(r).__name__}({r.identifier!r}) is declared both on behalf of the user and as the "
-                "agent itself; declare it once"
-            )
 
 
 def _declaration_list(resources: object) -> list[ResourceDeclaration]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from obo_auth.errors import ArgumentTypeError, InvalidScopeError, ResourceDeclarationError
-from obo_auth.scopes import UnknownScopeError, check_scopes, normalize
+from obo_auth.scopes import MODEL_SERVING, RUNTIME_NAMES, UnknownScopeError, check_scopes, normalize
 
 if TYPE_CHECKING:
     from mlflow.models.resources import DatabricksResource
@@ -37,6 +37,7 @@ __all__ = [
     "UCTable",
     "VectorSearchIndex",
     "check_declarations",
+    "check_one_identity_each",
     "required_scopes",
     "validate_scopes",
 ]
@@ -216,6 +217,17 @@ def check_declarations(resources: Iterable[object]) -> None:
             raise ArgumentTypeError(_not_a_declaration(item))
 
 
+def check_one_identity_each(resources: Iterable[ResourceDeclaration]) -> None:
+    """Raises :class:`ResourceDeclarationError` for a resource declared both as the user and as the agent."""
+    as_whom: dict[tuple[type, str], bool] = {}
+    for r in resources:
+        if as_whom.setdefault((type(r), r.identifier), r.on_behalf_of_user) != r.on_behalf_of_user:
+            raise ResourceDeclarationError(
+                f"{type(r).__name__}({r.identifier!r}) is declared both on behalf of the user and as the "
+                "agent itself; declare it once"
+            )
+
+
 def _not_a_declaration(item: object) -> str:
     kinds = ", ".join(cls.__name__ for cls in RESOURCE_SCOPES)
     cls = type(item)
@@ -244,17 +256,18 @@ def required_scopes(*resources: ResourceDeclaration) -> list[str]:
     return normalize(scope for r in resources if r.on_behalf_of_user for scope in RESOURCE_SCOPES[type(r)])
 
 
-def validate_scopes(scopes: Iterable[str]) -> list[str]:
-    """Normalised scopes, each on the Model Serving allowlist.
+def validate_scopes(scopes: Iterable[str], runtime: str = MODEL_SERVING) -> list[str]:
+    """Normalised scopes, each on the allowlist of ``runtime`` (Model Serving's by default, or
+    ``"apps"``: the user_api_scopes Databricks Apps accept).
 
-    The platform checks scopes only when the model is deployed; checking them here turns a
-    typo into an error at log time, with the nearest valid scope in the message.
+    The platform checks scopes only when the model or App is deployed; checking them here turns
+    a typo into an error at once, with the nearest valid scope in the message.
     """
     try:
-        return check_scopes(scopes)
+        return check_scopes(scopes, runtime)
     except UnknownScopeError as unknown:
         raise InvalidScopeError(
-            f"Model Serving would refuse the API scope(s) {', '.join(unknown.hints)} at deploy time. "
+            f"{RUNTIME_NAMES[runtime]} would refuse the API scope(s) {', '.join(unknown.hints)} at deploy time. "
             f"Allowed scopes: {', '.join(unknown.allowed)}"
         ) from None
     except TypeError as wrong:

@@ -44,6 +44,50 @@ MODEL_SERVING_ALLOWED_SCOPES: frozenset[str] = frozenset(
     }
 )
 
+# What a Databricks App's user_api_scopes may hold: a different list from Model Serving's
+# (shared/REFERENCE.md). As public projects found by probing the Apps API (PATCH
+# /api/2.0/apps/{name} validates scopes before it looks the App up), 2026: the short names,
+# the dotted aliases still accepted, and the two always-granted defaults. Not accepted:
+# sql.warehouses, unity-catalog, apps, apps.apps, mcp.sql.
+APPS_ALLOWED_SCOPES: frozenset[str] = frozenset(
+    {
+        "sql",
+        "sql.statement-execution",
+        "sql.query-history:read",
+        "genie",
+        "dashboards.genie",
+        "files",
+        "files.files",
+        "vector-search",
+        "vectorsearch.vector-search-indexes",
+        "vectorsearch.vector-search-endpoints",
+        "ai-gateway",
+        "model-serving",
+        "serving.serving-endpoints",
+        "postgres",
+        "workspace.workspace",
+        "mcp.external",
+        "mcp.functions",
+        "mcp.genie",
+        "mcp.vectorsearch",
+        "catalog.connections",
+        "catalog.catalogs:read",
+        "catalog.schemas:read",
+        "catalog.tables:read",
+        "iam.current-user:read",
+        "iam.access-control:read",
+    }
+)
+
+# A Model Serving scope an App cannot ask for, and the App scope that grants the same APIs.
+APPS_EQUIVALENT: dict[str, str] = {"sql.warehouses": "sql", "sql.statement-execution": "sql"}
+
+# Where a downscoped token is minted: which allowlist its scopes must be on.
+MODEL_SERVING = "model_serving"
+APPS = "apps"
+ALLOWLISTS: dict[str, frozenset[str]] = {MODEL_SERVING: MODEL_SERVING_ALLOWED_SCOPES, APPS: APPS_ALLOWED_SCOPES}
+RUNTIME_NAMES: dict[str, str] = {MODEL_SERVING: "Model Serving", APPS: "Databricks Apps"}
+
 # Short umbrella names and the dotted scopes each one covers (Databricks OBO docs,
 # newer edition, which use the short names interchangeably with the dotted ones).
 UMBRELLA_SCOPES: dict[str, frozenset[str]] = {
@@ -54,6 +98,7 @@ UMBRELLA_SCOPES: dict[str, frozenset[str]] = {
     "sql": frozenset({"sql.warehouses", "sql.statement-execution"}),
     "genie": frozenset({"dashboards.genie"}),
     "apps": frozenset({"apps.apps"}),
+    "files": frozenset({"files.files"}),
 }
 
 # Reported to be part of every downscoped token, whatever the model declared.
@@ -83,7 +128,7 @@ _SHOWN_CHARS = 80
 
 
 class UnknownScopeError(ValueError):
-    """Scope strings not on the Model Serving allowlist.
+    """Scope strings not on an allowlist (Model Serving's, or Databricks Apps').
 
     ``hints`` names each with the nearest valid scope (``'sql.warehouse' (did you mean
     'sql.warehouses'?)``); ``allowed`` is the allowlist, sorted. Callers word the message
@@ -96,9 +141,9 @@ class UnknownScopeError(ValueError):
         self.allowed = allowed
 
 
-def check_scopes(scopes: Iterable[str]) -> list[str]:
-    """``normalize(scopes)``, each on the Model Serving allowlist: a downscoped token can only
-    hold what Model Serving would put in one.
+def check_scopes(scopes: Iterable[str], runtime: str = MODEL_SERVING) -> list[str]:
+    """``normalize(scopes)``, each on the allowlist of ``runtime`` (``MODEL_SERVING`` or ``APPS``):
+    a downscoped token can only hold what that runtime would put in one.
 
     Raises TypeError for one string instead of a list, or an item that is not a string, and
     UnknownScopeError naming the nearest valid scope of each unknown one.
@@ -110,9 +155,10 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
         if not isinstance(scope, str):
             raise TypeError(f"an API scope is a string, got {type(scope).__name__}: {scope!r}")
     normalized = normalize(scopes)
-    unknown = [s for s in normalized if s not in MODEL_SERVING_ALLOWED_SCOPES]
+    allowed = ALLOWLISTS[runtime]
+    unknown = [s for s in normalized if s not in allowed]
     if unknown:
-        vocabulary = sorted(MODEL_SERVING_ALLOWED_SCOPES)
+        vocabulary = sorted(allowed)
         raise UnknownScopeError([_hint(scope, vocabulary) for scope in unknown], vocabulary)
     return normalized
 
@@ -121,3 +167,8 @@ def _hint(scope: str, vocabulary: list[str]) -> str:
     nearest = difflib.get_close_matches(scope, vocabulary, n=1)
     shown = repr(scope if len(scope) <= _SHOWN_CHARS else scope[:_SHOWN_CHARS] + "...")  # an error is one readable line
     return f"{shown} (did you mean {nearest[0]!r}?)" if nearest else shown
+
+
+def for_apps(scopes: Iterable[str]) -> list[str]:
+    """Model Serving scopes as a Databricks App asks for the same APIs (``sql.warehouses`` -> ``sql``)."""
+    return normalize(APPS_EQUIVALENT.get(scope, scope) for scope in scopes)
