@@ -80,7 +80,7 @@ def test_idiomatic_agents_and_the_example_are_clean(path):
 
 
 def test_the_example_agent_directory_is_clean():
-    assert len(python_files([EXAMPLE])) == 4
+    assert len(python_files([EXAMPLE])) == 5  # the agent, its two interfaces, its logic and its Databricks App
     assert check_paths([EXAMPLE]) == []
 
 
@@ -585,7 +585,7 @@ def test_text_output_is_one_line_per_finding_and_a_summary():
 
 
 def test_text_output_counts_files_and_findings():
-    assert _invoke(EXAMPLE).stdout.splitlines() == ["no findings in 4 files"]
+    assert _invoke(EXAMPLE).stdout.splitlines() == ["no findings in 5 files"]
     assert _invoke(EXAMPLE).exit_code == 0
     two = _invoke(FIXTURES / "unsafe_agents" / "user_client_global.py", FIXTURES / "unsafe_agents" / "user_client_cached.py", EXAMPLE)
     assert two.stdout.splitlines()[-1] == "2 findings in 6 files"
@@ -598,7 +598,7 @@ def test_json_output_has_the_schema_the_file_count_and_the_findings():
     document = json.loads(result.stdout)
     assert document == {
         "schema": "obo-auth-check/1",
-        "files_checked": 5,
+        "files_checked": 6,
         "findings": [finding.to_dict() for finding in check_paths([ON_SELF_AGENT])],
     }
     clean = _invoke("--format", "json", EXAMPLE)

@@ -98,7 +98,7 @@ class RequestInvoker(CredentialsStrategy):
         return f"RequestInvoker({self._host})"
 
 
-class _InvokerConfig(Config):
+class IsolatedConfig(Config):
     """A Config that takes nothing from the environment or ~/.databrickscfg.
 
     The user client must carry the invoker's identity only: no client id or secret of the
@@ -138,7 +138,7 @@ def user_client(host: str) -> WorkspaceClient:
 
     Built once: the host-metadata round trip happens here, not per request.
     """
-    config = _InvokerConfig(host=host, credentials_strategy=RequestInvoker(host))
+    config = IsolatedConfig(host=host, credentials_strategy=RequestInvoker(host))
     # Straight into the attribute store: the `token` descriptor would str() it into the placeholder.
     config._inner["token"] = RequestBoundToken(host)
     return WorkspaceClient(config=config)

@@ -17,7 +17,7 @@ from obo_auth.review.report import SCHEMA, Review, build_review
 if TYPE_CHECKING:
     from obo_auth.review.drift import Questions
 
-__all__ = ["SCHEMA", "Review", "ReviewError", "review"]
+__all__ = ["SCHEMA", "Review", "ReviewError", "review", "review_app"]
 
 
 class ReviewError(Exception):
@@ -78,3 +78,22 @@ def _drift(model_uri: str, user_scopes: list[str] | None, questions: Questions, 
 def _is_python_model(model: Any) -> bool:
     # mlflow.pyfunc.model for a pickled agent, mlflow.pyfunc.loaders.* for one logged from code.
     return str(python_flavour(model).get("loader_module", "")).startswith("mlflow.pyfunc.")
+
+
+def review_app(path: str | Path, name: str | None = None) -> Review:
+    """The review of the Databricks App ``name`` (default: the only one) in the ``databricks.yml`` at
+    ``path`` (or in that directory): its user_api_scopes in plain words, the App resources it
+    reaches as itself, callouts, and ``obo-auth check`` on its source directory."""
+    from obo_auth.check import CheckError, python_files
+    from obo_auth.review.app_bundle import BundleUnreadable, read_bundle
+    from obo_auth.scopes import APPS
+
+    try:
+        bundle = read_bundle(path, name)
+        files = [Path(f) for f in python_files([bundle.source_dir])] if bundle.source_dir.is_dir() else None
+        checked, findings = check_code(files, bundle.source_dir)
+    except BundleUnreadable as unreadable:
+        raise ReviewError(str(unreadable)) from None
+    except CheckError as unparsable:
+        raise ReviewError(f"the App's code cannot be checked: {unparsable}") from None
+    return build_review(f"app {bundle.name} ({bundle.path})", bundle.user_api_scopes, bundle.resources, checked, findings, runtime=APPS)

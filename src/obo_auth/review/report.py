@@ -11,10 +11,11 @@ from typing import Any
 from obo_auth.mlmodel import RESOURCE_LABELS, ResourceEntry
 from obo_auth.resources import RESOURCE_SCOPES, declaration_class
 from obo_auth.review.scope_guide import GUIDES, UNKNOWN, Risk
-from obo_auth.scopes import ALWAYS_GRANTED_SCOPES, MODEL_SERVING_ALLOWED_SCOPES, UMBRELLA_SCOPES, expand
+from obo_auth.scopes import ALLOWLISTS, ALWAYS_GRANTED_SCOPES, APPS, MODEL_SERVING, UMBRELLA_SCOPES, expand
 
 SCHEMA = "obo-auth-review/1"  # bumped when a field changes meaning or goes away; new fields keep it
 
+_WHAT = {MODEL_SERVING: "agent", APPS: "App"}
 # MLmodel resource types obo_auth has no declaration for, and the scopes using them as the user needs.
 _UNDECLARABLE_SCOPES = {"app": frozenset({"apps.apps"})}
 
@@ -78,10 +79,13 @@ def build_review(
     code_findings: list[dict[str, Any]],
     *,
     from_code: bool = True,
+    runtime: str = MODEL_SERVING,
 ) -> Review:
     """The review of a model whose user auth policy holds ``user_scopes`` (None: it has none)
     and which names ``resources`` (obo_auth.mlmodel.resource_entries); ``from_code``: the agent
     was logged from a code file (False: pickled, its class in no file the review can read).
+    ``runtime``: ``scopes.APPS`` for a Databricks App, whose user_api_scopes are ``user_scopes``
+    and whose App resources are ``resources`` (review/app_bundle.py).
 
     A resource named both ways is in both lists: what the agent reaches as itself is never
     hidden behind the same resource reached as the user.
@@ -89,7 +93,7 @@ def build_review(
     as_user = _once(r for r in resources if r.on_behalf_of_user)
     as_agent = _once(r for r in resources if r.on_behalf_of_user is not True)
     scopes = [_scope_use(scope, as_user) for scope in dict.fromkeys(user_scopes or [])]
-    callouts = _callouts(user_scopes, resources, as_user, scopes)
+    callouts = _app_callouts(user_scopes, scopes) if runtime == APPS else _callouts(user_scopes, resources, as_user, scopes)
     if not from_code:
         files = f"only its {len(code_checked)} code_paths file(s) were checked" if code_checked else "no code file of it could be checked"
         callouts.append(
@@ -99,7 +103,7 @@ def build_review(
                 "Log it from code (the path of its file) to have all of its code reviewed.",
             )
         )  # fmt: skip
-    summary = end_user_summary(user_scopes, as_agent, scopes)
+    summary = end_user_summary(user_scopes, as_agent, scopes, runtime)
     return Review(model_uri, user_scopes is not None, scopes, as_user, as_agent, callouts, code_checked, code_findings, summary)
 
 
@@ -153,7 +157,7 @@ def _callouts(
             )
         )  # fmt: skip
     for use in scopes:
-        if use.scope not in MODEL_SERVING_ALLOWED_SCOPES:
+        if use.scope not in ALLOWLISTS[MODEL_SERVING]:
             callouts.append(Callout("unknown-scope", "high", f"{use.scope!r} is not a Model Serving API scope: deploying the model fails."))
         elif not use.resources and use.scope not in ALWAYS_GRANTED_SCOPES:
             callouts.append(
@@ -177,7 +181,34 @@ def _callouts(
     return callouts
 
 
-def end_user_summary(user_scopes: list[str] | None, as_agent: list[ResourceEntry], scopes: list[ScopeUse]) -> str:
+def _app_callouts(user_scopes: list[str] | None, scopes: list[ScopeUse]) -> list[Callout]:
+    """A Databricks App's: its bundle holds scopes and App resources, not declarations."""
+    if user_scopes is None:
+        return [
+            Callout(
+                "no-user-authorization", "high",
+                "The App has no user_api_scopes: Databricks Apps forward it no user token, so everything it reaches, it reaches "
+                "as its own service principal, the same for every user. Give it the scopes obo_auth.app_config(...) lists.",
+            )
+        ]  # fmt: skip
+    callouts = [
+        Callout("unknown-scope", "high", f"{use.scope!r} is not a Databricks Apps user API scope: deploying the App fails.")
+        for use in scopes
+        if use.scope not in ALLOWLISTS[APPS]
+    ]
+    callouts.append(
+        Callout(
+            "scopes-from-bundle", "info",
+            "The App's scopes are read from its bundle, which does not say which resource needs each one: write them with "
+            "obo_auth.app_config(*RESOURCES).bundle() so they are exactly what its declarations need.",
+        )
+    )  # fmt: skip
+    return callouts
+
+
+def end_user_summary(
+    user_scopes: list[str] | None, as_agent: list[ResourceEntry], scopes: list[ScopeUse], runtime: str = MODEL_SERVING
+) -> str:
     """The consent text the platform lacks: what the agent can do as the person reading it.
 
     Built from the scopes, not the declarations: a scope lets the agent call its whole API as
@@ -188,16 +219,16 @@ def end_user_summary(user_scopes: list[str] | None, as_agent: list[ResourceEntry
     if as_agent:
         agent_part = f" It also uses, as itself and the same for everyone: {'; '.join(describe(r) for r in as_agent)}."
     if user_scopes is None:
-        return f"This agent does not act as you: what it shows you does not depend on your own permissions.{agent_part}"
+        return f"This {_WHAT[runtime]} does not act as you: what it shows you does not depend on your own permissions.{agent_part}"
     actions = []
     for use in scopes:
-        if use.scope in ALWAYS_GRANTED_SCOPES or use.scope not in MODEL_SERVING_ALLOWED_SCOPES:
+        if use.scope in ALWAYS_GRANTED_SCOPES or use.scope not in ALLOWLISTS[runtime]:
             continue  # said for every agent below; and a scope the platform refuses grants nothing
         text = GUIDES[use.scope].as_you
         actions.append(f"{text} (used for: {', '.join(use.resources)})" if use.resources else text)
     can = "; ".join(dict.fromkeys(actions)) if actions else "nothing beyond reading who you are"
     return (
-        f"This agent can, as you: {can}. Like every agent acting for you, it can also read your user name, email and groups, "
+        f"This {_WHAT[runtime]} can, as you: {can}. Like every agent acting for you, it can also read your user name, email and groups, "
         "and the users, groups and permissions visible to you. Whatever it does as you is limited to what your own "
         f"Unity Catalog and workspace permissions allow.{agent_part}"
     )

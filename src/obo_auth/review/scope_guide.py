@@ -165,4 +165,29 @@ GUIDES: dict[str, ScopeGuide] = {
     ),
 }
 
-UNKNOWN = ScopeGuide("nothing: Model Serving refuses this scope when the model is deployed", "anything", "")
+_FILES = ScopeGuide(
+    "read and write files in Unity Catalog volumes and the workspace the user can (Files API)", "reach files the user cannot",
+    "read, change and delete the files you can write in volumes and the workspace", (_WORKSPACE_WRITES,),
+)
+# Scopes only Databricks Apps take (scopes.APPS_ALLOWED_SCOPES).
+GUIDES.update(
+    {
+        "catalog.catalogs:read": ScopeGuide("list and read the catalogs the user can see", "change them", "see the catalogs you can see"),
+        "catalog.schemas:read": ScopeGuide("list and read the schemas the user can see", "change them", "see the schemas you can see"),
+        "catalog.tables:read": ScopeGuide(
+            "read the metadata of tables the user can see (names, columns, properties)", "read rows (that takes sql)",
+            "see the tables you can see and their columns",
+        ),
+        "files": _FILES,
+        "files.files": _FILES,
+        "postgres": ScopeGuide(
+            "connect to Lakebase Postgres databases as the user", "bypass Postgres roles and grants",
+            "read and change the Lakebase databases you can use",
+        ),
+        "sql.query-history:read": ScopeGuide(
+            "read the user's SQL query history", "run statements", "read your SQL query history, including the statements' text"
+        ),
+    }
+)
+
+UNKNOWN = ScopeGuide("nothing: the platform refuses this scope when the model or App is deployed", "anything", "")
