@@ -588,7 +588,7 @@ def test_text_output_counts_files_and_findings():
     assert _invoke(EXAMPLE).stdout.splitlines() == ["no findings in 5 files"]
     assert _invoke(EXAMPLE).exit_code == 0
     two = _invoke(FIXTURES / "unsafe_agents" / "user_client_global.py", FIXTURES / "unsafe_agents" / "user_client_cached.py", EXAMPLE)
-    assert two.stdout.splitlines()[-1] == "2 findings in 6 files"
+    assert two.stdout.splitlines()[-1] == "2 findings in 7 files"
     assert two.exit_code == 1
 
 
