@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 import threading
 import types
 from pathlib import Path
@@ -17,6 +19,7 @@ from hypothesis import settings
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 import obo_auth
+from obo_auth.invoker import SERVING_FLAGS
 from obo_auth.local import LocalWorkspace
 
 # No timed assertions in tests (the machines are shared and noisy): hypothesis's per-example
@@ -154,6 +157,99 @@ def serving(monkeypatch, workspace):
     slot = threading.main_thread().__dict__
     yield slot
     slot.pop("invokers_token", None)
+
+
+class _ServingRequest:
+    """What the fake Model Serving runtime hands over for the requests of one ``user(...)`` block."""
+
+    def __init__(self, token: str):
+        self.token = token
+        self.reads = 0  # how often a decorated call read it: proof the serving branch ran
+
+
+# The request the fake runtime is serving here: per thread, asyncio task and greenlet, as the
+# real runtime's per-request fetch_obo_token() is.
+_serving_request: ContextVar[_ServingRequest | None] = ContextVar("tests_serving_request", default=None)
+
+
+class _ModelServingRuntime:
+    """Model Serving with its per-request token source, ``mlflowserving...fetch_obo_token()``.
+
+    ``user(token, host)``: decorated calls inside the block open their request through
+    open_request's serving branch, which reads the token from the fake runtime (not as_user,
+    not the main-thread slot). The host is the runtime's DATABRICKS_MODEL_SERVING_HOST_URL:
+    one per process, so it changes only while no other ``user`` block is open.
+    ``request_options`` (``strict``, ``max_request_seconds``) are ignored: on Model Serving
+    the decorated call opens the request, with the decorator's own options.
+    """
+
+    name = "model-serving"
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self._monkeypatch = monkeypatch
+        self._lock = threading.Lock()
+        self._open_blocks = 0
+        monkeypatch.setenv("IS_IN_DB_MODEL_SERVING_ENV", "true")
+        agent_utils = types.ModuleType("mlflowserving.scoring_server.agent_utils")
+        agent_utils.fetch_obo_token = self._fetch_obo_token
+        for name in ("mlflowserving", "mlflowserving.scoring_server"):
+            monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+        monkeypatch.setitem(sys.modules, "mlflowserving.scoring_server.agent_utils", agent_utils)
+
+    @staticmethod
+    def _fetch_obo_token() -> str | None:
+        request = _serving_request.get()
+        if request is None:
+            return None  # no request here: open_request fails closed (NoInvokerError)
+        request.reads += 1
+        return request.token
+
+    @contextmanager
+    def user(self, token: str, host: str, **request_options) -> Iterator[None]:
+        self._serve_host(host)
+        request = _ServingRequest(token)
+        reset = _serving_request.set(request)
+        try:
+            yield
+        finally:
+            _serving_request.reset(reset)
+            with self._lock:
+                self._open_blocks -= 1
+        assert request.reads, "no decorated call in this block read Model Serving's per-request token source"
+
+    def _serve_host(self, host: str) -> None:
+        with self._lock:
+            if os.environ.get("DATABRICKS_MODEL_SERVING_HOST_URL") != host:
+                assert not self._open_blocks, "a Model Serving process serves one workspace: no second host while a request is open"
+                self._monkeypatch.setenv("DATABRICKS_MODEL_SERVING_HOST_URL", host)
+            self._open_blocks += 1
+
+
+class _AppsRuntime:
+    """A Databricks App: ``user(token, host)`` is ``obo_auth.app_request`` for a request whose
+    proxy forwarded ``token``. The request spans the block and decorated calls inside join it;
+    ``request_options`` (``strict``, ``max_request_seconds``) are app_request's."""
+
+    name = "apps"
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        for flag in SERVING_FLAGS:  # an App does not run in Model Serving
+            monkeypatch.delenv(flag, raising=False)
+
+    @contextmanager
+    def user(self, token: str, host: str, **request_options) -> Iterator[None]:
+        with obo_auth.app_request({"x-forwarded-access-token": token}, host=host, **request_options):
+            yield
+
+
+@pytest.fixture(params=[_ModelServingRuntime, _AppsRuntime], ids=["model-serving", "apps"])
+def runtime(request, monkeypatch):
+    """A runtime obo_auth serves on: ``with runtime.user(token, host):`` decorated calls run as that user.
+
+    The tests of what obo_auth guarantees on every runtime (pinning, isolation, request-bound
+    tools, degradation, no token in logs) take it, so each runs on Model Serving and on Apps.
+    """
+    return request.param(monkeypatch)
 
 
 def _reachable_strings(root: object, limit: int = 300_000) -> list[str]:

@@ -1,7 +1,10 @@
 """Concurrent requests never see each other's identity: threads, asyncio tasks, greenlets.
 
 Each request asks the local workspace who it is; the answer and the audit log must both
-name the request's own user. Sibling: test_obo_identity.py (one request at a time).
+name the request's own user. On each runtime (conftest.runtime): on Model Serving each
+request reads its own token from the runtime's per-request source, on Apps each opens its
+own app_request inside its own thread, task or greenlet. Sibling: test_obo_identity.py
+(one request at a time).
 """
 
 from __future__ import annotations
@@ -38,13 +41,13 @@ def tokens(workspace, invoker_token):
     return {user: invoker_token(workspace, user) for user in USERS}
 
 
-def test_threads_three_users_thousands_of_requests(workspace, tokens):
+def test_threads_three_users_thousands_of_requests(runtime, workspace, tokens):
     rng = random.Random(2026)
     plan = [rng.choice(USERS) for _ in range(3000)]
     barrier_pause = threading.Event().wait  # returns after 0 s: a real thread switch point
 
     def one(user: str) -> tuple[str, str]:
-        with obo_auth.as_user(tokens[user], host=workspace.url):
+        with runtime.user(tokens[user], workspace.url):
             return user, predict(lambda: barrier_pause(0))
 
     before = len(workspace.audit())
@@ -55,7 +58,7 @@ def test_threads_three_users_thousands_of_requests(workspace, tokens):
     _assert_audit_matches(workspace, before, Counter(f"{u}@example.com" for u in plan))
 
 
-def test_asyncio_tasks(workspace, tokens):
+def test_asyncio_tasks(runtime, workspace, tokens):
     @obo_auth.on_behalf_of_user
     async def predict_async() -> str:
         client = obo_auth.current_request().user_client
@@ -63,7 +66,7 @@ def test_asyncio_tasks(workspace, tokens):
         return await asyncio.to_thread(lambda: client.current_user.me().user_name)
 
     async def one(user: str) -> tuple[str, str]:
-        with obo_auth.as_user(tokens[user], host=workspace.url):
+        with runtime.user(tokens[user], workspace.url):
             return user, await predict_async()
 
     async def main(plan):
@@ -76,10 +79,10 @@ def test_asyncio_tasks(workspace, tokens):
     _assert_audit_matches(workspace, before, Counter(f"{u}@example.com" for u in plan))
 
 
-def test_greenlets(workspace, tokens):
+def test_greenlets(runtime, workspace, tokens):
     # gevent gives each greenlet its own contextvars context, as the serving runtime will run requests.
     def one(user: str) -> tuple[str, str]:
-        with obo_auth.as_user(tokens[user], host=workspace.url):
+        with runtime.user(tokens[user], workspace.url):
             return user, predict(lambda: gevent.sleep(0))
 
     plan = [USERS[i % 3] for i in range(300)]

@@ -1,8 +1,11 @@
 """Identity per request: the decorator, the request context, user and system clients.
 
 Against the local workspace over real HTTP; the serving runtime's token slot and the
-``mlflowserving`` module are in-process seams (pytest-mock). Concurrency lives in
-test_obo_concurrency.py; tools acting as the user in test_obo_tools.py.
+``mlflowserving`` module are in-process seams (pytest-mock). The tests that take ``runtime``
+(conftest.py) run on Model Serving and on Databricks Apps; those about one of Model
+Serving's token sources, or about a decorated stream opening its own request (which it
+does not on Apps), do not. Concurrency lives in test_obo_concurrency.py; tools acting as the
+user in test_obo_tools.py.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ def keep_user_client() -> WorkspaceClient:
     return obo_auth.current_request().user_client
 
 
-def test_user_client_acts_as_the_invoker(workspace, invoker_token):
+def test_user_client_acts_as_the_invoker(runtime, workspace, invoker_token):
     for user in ("alice", "bob", "carol"):
-        with obo_auth.as_user(invoker_token(workspace, user), host=workspace.url):
+        with runtime.user(invoker_token(workspace, user), workspace.url):
             assert whoami() == f"{user}@example.com"
     record = workspace.audit()[-1]
     assert (record.principal, record.actor, record.path) == ("carol@example.com", "obo-agent", "/api/2.0/preview/scim/v2/Me")
@@ -40,11 +43,11 @@ def test_current_request_outside_a_decorated_call_says_how_to_fix_it():
         obo_auth.current_request()
 
 
-def test_a_kept_user_client_acts_for_the_request_it_is_used_in_and_sends_nothing_outside_one(workspace, invoker_token):
-    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+def test_a_kept_user_client_acts_for_the_request_it_is_used_in_and_sends_nothing_outside_one(runtime, workspace, invoker_token):
+    with runtime.user(invoker_token(workspace, "alice"), workspace.url):
         kept = keep_user_client()
     before = len(workspace.audit())
-    with obo_auth.as_user(invoker_token(workspace, "bob"), host=workspace.url):
+    with runtime.user(invoker_token(workspace, "bob"), workspace.url):
         assert obo_auth.on_behalf_of_user(lambda: kept.current_user.me().user_name)() == "bob@example.com"
     with pytest.raises(RequestEndedError, match="outside any request"):
         kept.current_user.me()
@@ -96,7 +99,7 @@ def test_the_token_is_read_once_at_entry(serving, workspace, invoker_token):
     assert predict() == ["alice@example.com", "alice@example.com"]
 
 
-def test_system_client_is_the_agent_and_is_reused_while_the_environment_is_unchanged(workspace, agent_identity, invoker_token):
+def test_system_client_is_the_agent_and_is_reused_while_the_environment_is_unchanged(runtime, workspace, agent_identity, invoker_token):
     agent_identity(workspace)
 
     @obo_auth.on_behalf_of_user
@@ -107,14 +110,14 @@ def test_system_client_is_the_agent_and_is_reused_while_the_environment_is_uncha
     def whoami_inner(req):
         return req.user_client.current_user.me().user_name
 
-    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+    with runtime.user(invoker_token(workspace, "alice"), workspace.url):
         first, agent, user = clients()
         second, _, _ = clients()
     assert (agent, user) == ("obo-agent", "alice@example.com")
     assert first is second
 
 
-def test_system_client_follows_a_new_workspace(workspace, agent_identity, invoker_token):
+def test_system_client_follows_a_new_workspace(runtime, workspace, agent_identity, invoker_token):
     from obo_auth.local import LocalWorkspace
 
     def system_me(ws):
@@ -124,7 +127,7 @@ def test_system_client_follows_a_new_workspace(workspace, agent_identity, invoke
         def predict():
             return obo_auth.current_request().system_client.current_user.me().display_name
 
-        with obo_auth.as_user(invoker_token(ws, "alice"), host=ws.url):
+        with runtime.user(invoker_token(ws, "alice"), ws.url):
             return predict()
 
     assert system_me(workspace) == "obo-agent"
@@ -133,7 +136,7 @@ def test_system_client_follows_a_new_workspace(workspace, agent_identity, invoke
         assert other.audit()[-1].principal == "obo-agent"
 
 
-def test_no_round_trip_to_build_clients_per_request(workspace, agent_identity, invoker_token):
+def test_no_round_trip_to_build_clients_per_request(runtime, workspace, agent_identity, invoker_token):
     agent_identity(workspace)
 
     @obo_auth.on_behalf_of_user
@@ -142,15 +145,21 @@ def test_no_round_trip_to_build_clients_per_request(workspace, agent_identity, i
         req.system_client  # built (or reused) but not called
         return req.user_client.current_user.me().user_name
 
-    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+    token = invoker_token(workspace, "alice")
+    with runtime.user(token, workspace.url):
         predict()  # warm: host metadata and the system client resolved once per process
-        before = len(workspace.audit())
-        for _ in range(5):
+    before = len(workspace.audit())
+    for _ in range(5):  # five requests (on Apps, a request is a user block, not a decorated call)
+        with runtime.user(token, workspace.url):
             predict()
     assert [r.path for r in workspace.audit()[before:]] == ["/api/2.0/preview/scim/v2/Me"] * 5
 
 
 def test_a_stream_keeps_its_context_until_exhausted_and_drops_it_after(workspace, invoker_token):
+    # Not on Apps (no runtime fixture): the decorated stream opens its own request, as on Model
+    # Serving, and it outlives the block it started in. On Apps the request is app_request's
+    # (for OboAppMiddleware, the whole ASGI call, its streamed body included): a stream started
+    # in it joins it and ends with it.
     seen = []
 
     @obo_auth.on_behalf_of_user
@@ -172,6 +181,9 @@ def test_a_stream_keeps_its_context_until_exhausted_and_drops_it_after(workspace
 
 
 def test_a_stream_closed_early_ends_its_context(workspace, invoker_token):
+    # Not on Apps (no runtime fixture): closing a stream ends the request the stream opened, as on
+    # Model Serving. On Apps the stream joins app_request's request, which closing the stream
+    # does not end (its block does).
     @obo_auth.on_behalf_of_user
     def predict_stream():
         req = obo_auth.current_request()
@@ -212,14 +224,14 @@ def test_a_decorated_stream_is_still_a_generator_function():
     assert inspect.isgeneratorfunction(predict_stream)
 
 
-def test_async_functions_run_as_their_invoker(workspace, invoker_token):
+def test_async_functions_run_as_their_invoker(runtime, workspace, invoker_token):
     import asyncio
 
     @obo_auth.on_behalf_of_user
     async def predict():
         return obo_auth.current_request().user_client.current_user.me().user_name
 
-    with obo_auth.as_user(invoker_token(workspace, "carol"), host=workspace.url):
+    with runtime.user(invoker_token(workspace, "carol"), workspace.url):
         assert asyncio.run(predict()) == "carol@example.com"
 
 

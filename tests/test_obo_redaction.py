@@ -1,5 +1,6 @@
 """No token in any repr, log line or exception of the OBO core (canary tokens, searched for).
 
+The request-level tests run on each runtime (conftest.runtime: Model Serving and Apps).
 Sibling: test_auth.py does the same for the local workspace.
 """
 
@@ -15,7 +16,7 @@ from obo_auth.credentials import RequestInvoker
 from obo_auth.token import UserToken
 
 
-def test_nothing_obo_auth_shows_contains_the_token(workspace, invoker_token, caplog, capsys):
+def test_nothing_obo_auth_shows_contains_the_token(runtime, workspace, invoker_token, caplog, capsys):
     caplog.set_level(logging.DEBUG)  # every logger, including databricks-sdk's request logging
     canary = invoker_token(workspace, "alice")
     shown: list[str] = []
@@ -28,7 +29,7 @@ def test_nothing_obo_auth_shows_contains_the_token(workspace, invoker_token, cap
         shown.extend([repr(req), str(req), repr(config), str(config), str(config.token), repr(config.token)])
         return req
 
-    with obo_auth.as_user(canary, host=workspace.url):
+    with runtime.user(canary, workspace.url):
         req = predict()
     with pytest.raises(RequestEndedError) as ended:
         req.user_client.current_user.me()
@@ -39,7 +40,7 @@ def test_nothing_obo_auth_shows_contains_the_token(workspace, invoker_token, cap
     assert UserToken(canary, "test").fingerprint in repr(UserToken(canary, "test"))
 
 
-def test_a_refused_request_error_does_not_echo_the_token(workspace, caplog):
+def test_a_refused_request_error_does_not_echo_the_token(runtime, workspace, caplog):
     caplog.set_level(logging.DEBUG)
     canary = workspace.issue_token("bob", scopes=["serving.serving-endpoints"])
 
@@ -47,7 +48,7 @@ def test_a_refused_request_error_does_not_echo_the_token(workspace, caplog):
     def predict():
         obo_auth.current_request().user_client.vector_search_indexes.get_index("main.docs.handbook_index")
 
-    with obo_auth.as_user(canary, host=workspace.url), pytest.raises(Exception) as raised:
+    with runtime.user(canary, workspace.url), pytest.raises(Exception) as raised:
         predict()
     assert "Invalid scope" in str(raised.value)
     assert canary not in str(raised.value) and canary not in repr(raised.value) and canary not in caplog.text

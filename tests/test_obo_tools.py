@@ -1,7 +1,8 @@
 """Tools built with ``req.user_client`` really act as the invoker, proven by the audit log.
 
 Real clients over real HTTP: databricks_langchain / databricks_openai retriever tools, the
-vector-search client, DatabricksOpenAI. Degradation follows the user. Sibling:
+vector-search client, DatabricksOpenAI. Degradation follows the user, on each runtime
+(conftest.runtime: Model Serving and Apps). Sibling:
 test_obo_identity.py for the clients themselves.
 """
 
@@ -55,11 +56,11 @@ def _calls_since(workspace, before):
 
 
 @pytest.mark.parametrize("retrieve", [retrieve_langchain, retrieve_openai], ids=["langchain", "openai"])
-def test_retriever_tools_act_as_the_invoker_and_degradation_follows_the_user(workspace, invoker_token, retrieve):
+def test_retriever_tools_act_as_the_invoker_and_degradation_follows_the_user(runtime, workspace, invoker_token, retrieve):
     results = {}
     for user in ("alice", "bob", "carol"):
         before = len(workspace.audit())
-        with obo_auth.as_user(invoker_token(workspace, user), host=workspace.url):
+        with runtime.user(invoker_token(workspace, user), workspace.url):
             results[user] = retrieve(QUESTION)
         calls = _calls_since(workspace, before)
         assert calls, "the tool made no calls"
@@ -73,22 +74,22 @@ def test_retriever_tools_act_as_the_invoker_and_degradation_follows_the_user(wor
     assert results["alice"][1] is None if retrieve is retrieve_langchain else results["alice"][1] == []
 
 
-def test_degraded_note_and_outputs_say_what_the_user_could_not_use(workspace, invoker_token):
-    with obo_auth.as_user(invoker_token(workspace, "bob"), host=workspace.url):
+def test_degraded_note_and_outputs_say_what_the_user_could_not_use(runtime, workspace, invoker_token):
+    with runtime.user(invoker_token(workspace, "bob"), workspace.url):
         _, note, outputs = retrieve_langchain(QUESTION)
     assert note == "I could not use: handbook (you do not have permission)."
     assert outputs == {"unavailable_tools": [{"name": "handbook", "reason": "permission_denied"}]}
 
 
-def test_missing_scope_degrades_as_scope_missing(workspace):
+def test_missing_scope_degrades_as_scope_missing(runtime, workspace):
     token = workspace.issue_token("alice", scopes=["serving.serving-endpoints"], actor="obo-agent")
-    with obo_auth.as_user(token, host=workspace.url):
+    with runtime.user(token, workspace.url):
         _, note, outputs = retrieve_langchain(QUESTION)
     assert outputs["unavailable_tools"] == [{"name": "handbook", "reason": "scope_missing"}]
     assert "API scope" in note
 
 
-def test_require_and_strict_fail_loudly(workspace, invoker_token):
+def test_require_and_strict_fail_loudly(runtime, workspace, invoker_token):
     @obo_auth.on_behalf_of_user
     def required():
         req = obo_auth.current_request()
@@ -99,27 +100,31 @@ def test_require_and_strict_fail_loudly(workspace, invoker_token):
         req = obo_auth.current_request()
         return req.optional("handbook", lambda: langchain_tool(req))
 
-    with obo_auth.as_user(invoker_token(workspace, "bob"), host=workspace.url):
-        for predict in (required, strict):
+    # A strict request: on Model Serving the decorated call opens it, with the decorator's
+    # strict=True; on Apps app_request opens it, and a decorated call joins it with its settings.
+    for predict, request_options in ((required, {}), (strict, {"strict": True})):
+        with runtime.user(invoker_token(workspace, "bob"), workspace.url, **request_options):
             with pytest.raises(ToolUnavailableError, match="handbook.*permission denied") as raised:
                 predict()
-            assert raised.value.category == "permission_denied"
+        assert raised.value.category == "permission_denied"
 
 
-def test_programming_errors_are_not_degradation(workspace, invoker_token):
+def test_programming_errors_are_not_degradation(runtime, workspace, invoker_token):
     @obo_auth.on_behalf_of_user
     def predict():
         req = obo_auth.current_request()
         return req.optional("handbook", lambda: LangchainRetriever(index_name="not-a-uc-name", workspace_client=req.user_client))
 
-    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+    with runtime.user(invoker_token(workspace, "alice"), workspace.url):
         with pytest.raises(Exception) as raised:
             predict()
     assert not isinstance(raised.value, ToolUnavailableError)
 
 
 def test_tools_never_read_the_process_wide_slot(workspace, invoker_token, monkeypatch):
-    """In serving, with bob's token in the runtime's slot, alice's request still queries as alice."""
+    """In serving, with bob's token in the runtime's slot, alice's request still queries as alice.
+
+    Model Serving only (no runtime fixture): the slot is Model Serving's own token source."""
     monkeypatch.setenv("IS_IN_DB_MODEL_SERVING_ENV", "true")
     monkeypatch.setenv("DATABRICKS_MODEL_SERVING_HOST_URL", workspace.url)
     slot = threading.main_thread().__dict__
@@ -134,7 +139,7 @@ def test_tools_never_read_the_process_wide_slot(workspace, invoker_token, monkey
     assert {r.principal for r in _calls_since(workspace, before)} == {"alice@example.com"}
 
 
-def test_vector_search_client_built_from_the_user_client(workspace, invoker_token):
+def test_vector_search_client_built_from_the_user_client(runtime, workspace, invoker_token):
     @obo_auth.on_behalf_of_user
     def predict():
         config = obo_auth.current_request().user_client.config
@@ -142,13 +147,13 @@ def test_vector_search_client_built_from_the_user_client(workspace, invoker_toke
         return client.get_index(index_name=INDEX).similarity_search(query_text=QUESTION, columns=["id", "audience"], num_results=10)
 
     before = len(workspace.audit())
-    with obo_auth.as_user(invoker_token(workspace, "carol"), host=workspace.url):
+    with runtime.user(invoker_token(workspace, "carol"), workspace.url):
         result = predict()
     assert result["result"]["row_count"] > 0
     assert {r.principal for r in _calls_since(workspace, before)} == {"carol@example.com"}
 
 
-def test_databricks_openai_acts_as_the_invoker_and_fails_closed_when_kept(workspace, invoker_token):
+def test_databricks_openai_acts_as_the_invoker_and_fails_closed_when_kept(runtime, workspace, invoker_token):
     @obo_auth.on_behalf_of_user
     def predict():
         client = DatabricksOpenAI(workspace_client=obo_auth.current_request().user_client)
@@ -156,7 +161,7 @@ def test_databricks_openai_acts_as_the_invoker_and_fails_closed_when_kept(worksp
         return client, answer.choices[0].message.content
 
     before = len(workspace.audit())
-    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+    with runtime.user(invoker_token(workspace, "alice"), workspace.url):
         kept, content = predict()
     assert content
     assert [r.principal for r in workspace.audit()[before:]] == ["alice@example.com"]

@@ -107,23 +107,23 @@ def kind(request) -> Kind:
     return request.param
 
 
-def build_as(workspace, token: str, kind: Kind):
-    """``kind`` built inside a request of ``token``'s user, and kept after it."""
+def build_as(runtime, workspace, token: str, kind: Kind):
+    """``kind`` built inside a request of ``token``'s user on ``runtime``, and kept after it."""
 
     @obo_auth.on_behalf_of_user
     def predict():
         return kind.build(obo_auth.current_request())
 
-    with obo_auth.as_user(token, host=workspace.url):
+    with runtime.user(token, workspace.url):
         return predict()
 
 
-def use_as(workspace, token: str, kind: Kind, kept):
+def use_as(runtime, workspace, token: str, kind: Kind, kept):
     @obo_auth.on_behalf_of_user
     def predict():
         return kind.use(kept)
 
-    with obo_auth.as_user(token, host=workspace.url):
+    with runtime.user(token, workspace.url):
         return predict()
 
 
@@ -138,11 +138,11 @@ def raised_by_obo_auth(error: BaseException, kind: type[BaseException] = Request
     return False
 
 
-def test_kept_client_acts_for_the_later_request_it_is_used_in(workspace, invoker_token, kind):
+def test_kept_client_acts_for_the_later_request_it_is_used_in(runtime, workspace, invoker_token, kind):
     """alice may read the HR rows; carol may not (row filter). A tool alice's request built never shows them to carol."""
-    kept = build_as(workspace, invoker_token(workspace, "alice"), kind)
+    kept = build_as(runtime, workspace, invoker_token(workspace, "alice"), kind)
     before = len(workspace.audit())
-    result = use_as(workspace, invoker_token(workspace, "carol"), kind, kept)
+    result = use_as(runtime, workspace, invoker_token(workspace, "carol"), kind, kept)
     calls = workspace.audit()[before:]
     assert calls, "the kept client made no call"
     assert {(r.principal, r.actor, r.decision) for r in calls} == {("carol@example.com", "obo-agent", "allow")}
@@ -153,27 +153,27 @@ def _kind(name: str) -> Kind:
     return next(k for k in KINDS if k.name.startswith(name))
 
 
-def test_a_kept_genie_answers_with_the_later_users_rows_and_a_connection_with_their_credential(workspace, invoker_token):
-    genie = build_as(workspace, invoker_token(workspace, "alice"), _kind("Genie"))
-    as_carol = use_as(workspace, invoker_token(workspace, "carol"), _kind("Genie"), genie)
-    as_alice = use_as(workspace, invoker_token(workspace, "alice"), _kind("Genie"), genie)
+def test_a_kept_genie_answers_with_the_later_users_rows_and_a_connection_with_their_credential(runtime, workspace, invoker_token):
+    genie = build_as(runtime, workspace, invoker_token(workspace, "alice"), _kind("Genie"))
+    as_carol = use_as(runtime, workspace, invoker_token(workspace, "carol"), _kind("Genie"), genie)
+    as_alice = use_as(runtime, workspace, invoker_token(workspace, "alice"), _kind("Genie"), genie)
     assert "Carol Chen" in as_carol and "Evan Evans" not in as_carol  # the row filter, as carol
     assert "Evan Evans" in as_alice
-    client = build_as(workspace, invoker_token(workspace, "alice"), _kind("http_request"))
-    assert use_as(workspace, invoker_token(workspace, "carol"), _kind("http_request"), client)["credential_of"] == "carol@example.com"
+    client = build_as(runtime, workspace, invoker_token(workspace, "alice"), _kind("http_request"))
+    assert use_as(runtime, workspace, invoker_token(workspace, "carol"), _kind("http_request"), client)["credential_of"] == "carol@example.com"
 
 
-def test_kept_tool_used_by_a_user_without_access_is_refused_as_that_user(workspace, invoker_token):
+def test_kept_tool_used_by_a_user_without_access_is_refused_as_that_user(runtime, workspace, invoker_token):
     kind = KINDS[1]  # the langchain retriever tool; bob holds no grant on the index
-    kept = build_as(workspace, invoker_token(workspace, "alice"), kind)
+    kept = build_as(runtime, workspace, invoker_token(workspace, "alice"), kind)
     before = len(workspace.audit())
     with pytest.raises(Exception, match="bob@example.com does not have SELECT"):
-        use_as(workspace, invoker_token(workspace, "bob"), kind, kept)
+        use_as(runtime, workspace, invoker_token(workspace, "bob"), kind, kept)
     assert {(r.principal, r.decision) for r in workspace.audit()[before:]} == {("bob@example.com", "deny")}
 
 
-def test_kept_client_used_outside_any_request_raises_and_sends_nothing(workspace, invoker_token, kind):
-    kept = build_as(workspace, invoker_token(workspace, "alice"), kind)
+def test_kept_client_used_outside_any_request_raises_and_sends_nothing(runtime, workspace, invoker_token, kind):
+    kept = build_as(runtime, workspace, invoker_token(workspace, "alice"), kind)
     before = len(workspace.audit())
     with pytest.raises(Exception) as raised:
         kind.use(kept)
@@ -181,7 +181,7 @@ def test_kept_client_used_outside_any_request_raises_and_sends_nothing(workspace
     assert workspace.audit()[before:] == []
 
 
-def test_client_from_a_running_request_acts_for_the_concurrent_request_it_is_used_in(workspace, invoker_token, kind):
+def test_client_from_a_running_request_acts_for_the_concurrent_request_it_is_used_in(runtime, workspace, invoker_token, kind):
     """alice's request is still in flight (blocked) while carol's request uses what alice's built."""
     handed_over: queue.Queue = queue.Queue()
     release = threading.Event()
@@ -197,7 +197,7 @@ def test_client_from_a_running_request_acts_for_the_concurrent_request_it_is_use
     results: list = []
 
     def run_alice():
-        with obo_auth.as_user(alice_token, host=workspace.url):
+        with runtime.user(alice_token, workspace.url):
             results.append(alices_request())
 
     thread = threading.Thread(target=run_alice)
@@ -205,7 +205,7 @@ def test_client_from_a_running_request_acts_for_the_concurrent_request_it_is_use
     try:
         handed_over_client = handed_over.get(timeout=60)
         before = len(workspace.audit())
-        use_as(workspace, invoker_token(workspace, "carol"), kind, handed_over_client)
+        use_as(runtime, workspace, invoker_token(workspace, "carol"), kind, handed_over_client)
         assert {r.principal for r in workspace.audit()[before:]} == {"carol@example.com"}
     finally:
         release.set()
@@ -215,27 +215,27 @@ def test_client_from_a_running_request_acts_for_the_concurrent_request_it_is_use
     assert last.principal == "alice@example.com"
 
 
-def test_client_built_for_one_workspace_is_refused_in_a_request_for_another(workspace, invoker_token, kind):
-    kept = build_as(workspace, invoker_token(workspace, "alice"), kind)
+def test_client_built_for_one_workspace_is_refused_in_a_request_for_another(runtime, workspace, invoker_token, kind):
+    kept = build_as(runtime, workspace, invoker_token(workspace, "alice"), kind)
     with LocalWorkspace() as other:
         before = len(workspace.audit())
         with pytest.raises(Exception) as raised:
-            use_as(other, other.issue_token("bob"), kind, kept)
+            use_as(runtime, other, other.issue_token("bob"), kind, kept)
         assert raised_by_obo_auth(raised.value, WorkspaceMismatchError), repr(raised.value)
         assert other.audit() == []  # nothing at all was sent, to either workspace
     assert workspace.audit()[before:] == []  # bob's token of the other workspace never reached this one
 
 
-def test_after_its_request_nothing_reachable_from_a_client_yields_the_token(workspace, invoker_token, kind, reachable_strings):
+def test_after_its_request_nothing_reachable_from_a_client_yields_the_token(runtime, workspace, invoker_token, kind, reachable_strings):
     canary = invoker_token(workspace, "alice")
-    kept = build_as(workspace, canary, kind)
-    use_as(workspace, canary, kind, kept)  # it has sent the token at least once
+    kept = build_as(runtime, workspace, canary, kind)
+    use_as(runtime, workspace, canary, kind, kept)  # it has sent the token at least once
     assert not [s for s in reachable_strings(kept) if canary in s]
 
 
-def test_the_user_client_config_never_yields_the_token(workspace, invoker_token):
+def test_the_user_client_config_never_yields_the_token(runtime, workspace, invoker_token):
     canary = invoker_token(workspace, "alice")
-    kept = build_as(workspace, canary, KINDS[0])
+    kept = build_as(runtime, workspace, canary, KINDS[0])
     config = kept.config
     shown = [str(config.token), repr(config.token), config.token + "", config.token.encode().decode(), repr(config)]
     shown += [json.dumps({k: str(v) for k, v in config.as_dict().items()}), str(pickle.loads(pickle.dumps(config.token)))]
@@ -248,7 +248,7 @@ def test_the_user_client_config_never_yields_the_token(workspace, invoker_token)
         config.authenticate()
 
 
-def test_a_class_that_keeps_its_token_is_handed_out_with_a_loud_warning(workspace, invoker_token, caplog):
+def test_a_class_that_keeps_its_token_is_handed_out_with_a_loud_warning(runtime, workspace, invoker_token, caplog):
     """databricks_mcp's OAuth provider calls config.authenticate() once and keeps the token it got:
     obo_auth cannot make it request-bound, so req.require says so (SECURITY.md, residual risk 3)."""
     from databricks_mcp.oauth_provider import DatabricksOAuthClientProvider
@@ -258,12 +258,12 @@ def test_a_class_that_keeps_its_token_is_handed_out_with_a_loud_warning(workspac
         req = obo_auth.current_request()
         return req.require("mcp", lambda: DatabricksOAuthClientProvider(req.user_client))
 
-    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+    with runtime.user(invoker_token(workspace, "alice"), workspace.url):
         with pytest.warns(obo_auth.KeptUnsafeWarning, match="'mcp' is a DatabricksOAuthClientProvider.*never keep it"):
             predict()
     assert "never keep it" in caplog.text
 
 
-def test_request_bound_classes_are_handed_out_without_a_warning(workspace, invoker_token, kind, recwarn):
-    build_as(workspace, invoker_token(workspace, "alice"), Kind(kind.name, lambda req: req.require(kind.name, lambda: kind.build(req)), kind.use))
+def test_request_bound_classes_are_handed_out_without_a_warning(runtime, workspace, invoker_token, kind, recwarn):
+    build_as(runtime, workspace, invoker_token(workspace, "alice"), Kind(kind.name, lambda req: req.require(kind.name, lambda: kind.build(req)), kind.use))
     assert not [w for w in recwarn if issubclass(w.category, obo_auth.KeptUnsafeWarning)]

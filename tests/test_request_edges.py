@@ -1,6 +1,9 @@
 """The edges of a request: nested calls, streams nobody closes, the runtime's token sources,
 malformed tokens and introspection. Against the local workspace over real HTTP; the runtime's
-token slot, ``mlflowserving`` and the clock are in-process seams (pytest-mock).
+token slot, ``mlflowserving`` and the clock are in-process seams (pytest-mock). The tests
+that take ``runtime`` (conftest.py) run on Model Serving and on Databricks Apps; those about
+one of Model Serving's token sources, as_user, or a decorated stream opening its own request
+(which it does not on Apps), do not.
 
 Sibling: test_request_bound.py (kept clients and tools, per client class).
 """
@@ -38,6 +41,9 @@ def install_runtime(mocker, agent_utils: types.ModuleType | None) -> None:
 
 # -- nested calls keep the outer request's identity ------------------------------------------
 def test_a_decorated_helper_inside_a_request_keeps_the_outer_user_when_the_slot_changes(serving, workspace, invoker_token):
+    # Model Serving only: what could change mid-request is the runtime's process-wide slot. On Apps
+    # the token is the request's header, which nothing changes, and every decorated call joins
+    # app_request's request (as every Apps run of the runtime-parametrised tests shows).
     @obo_auth.on_behalf_of_user
     def predict():
         first = whoami()
@@ -50,7 +56,7 @@ def test_a_decorated_helper_inside_a_request_keeps_the_outer_user_when_the_slot_
     assert not req.active  # the helper joined the outer request; the outer call ended it
 
 
-def test_a_thread_that_outlives_its_request_never_reads_the_runtime_again(serving, workspace, invoker_token):
+def test_a_thread_that_outlives_its_request_never_reads_the_runtime_again(runtime, workspace, invoker_token):
     """A worker started inside alice's request (with her context) runs a decorated helper after it ended."""
     outcome = []
 
@@ -58,9 +64,8 @@ def test_a_thread_that_outlives_its_request_never_reads_the_runtime_again(servin
     def predict():
         return contextvars.copy_context()
 
-    serving["invokers_token"] = invoker_token(workspace, "alice")
-    alices_context = predict()
-    serving["invokers_token"] = invoker_token(workspace, "bob")
+    with runtime.user(invoker_token(workspace, "alice"), workspace.url):
+        alices_context = predict()
     before = len(workspace.audit())
 
     def late_worker():
@@ -72,8 +77,8 @@ def test_a_thread_that_outlives_its_request_never_reads_the_runtime_again(servin
     worker = threading.Thread(target=alices_context.run, args=(late_worker,))
     worker.start()
     worker.join(30)
-    assert isinstance(outcome[0], RequestEndedError)
-    assert workspace.audit()[before:] == []  # it did not act as bob, whose token was in the slot
+    assert isinstance(outcome[0], RequestEndedError)  # a fresh read would have acted, or said there was no user
+    assert workspace.audit()[before:] == []  # it acted for no one
 
 
 def test_as_user_cannot_switch_users_inside_a_request(workspace, invoker_token):
@@ -87,7 +92,7 @@ def test_as_user_cannot_switch_users_inside_a_request(workspace, invoker_token):
             predict()
 
 
-def test_a_stream_pulled_inside_another_users_request_fails_instead_of_serving_its_user(workspace, invoker_token):
+def test_a_stream_pulled_inside_another_users_request_fails_instead_of_serving_its_user(runtime, workspace, invoker_token):
     """alice's stream, kept and pulled inside bob's request, would hand alice's rows to bob."""
 
     @obo_auth.on_behalf_of_user
@@ -95,7 +100,7 @@ def test_a_stream_pulled_inside_another_users_request_fails_instead_of_serving_i
         while True:
             yield obo_auth.current_request().user_client.current_user.me().user_name
 
-    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+    with runtime.user(invoker_token(workspace, "alice"), workspace.url):
         alices = predict_stream()
         assert next(alices) == "alice@example.com"
 
@@ -106,7 +111,7 @@ def test_a_stream_pulled_inside_another_users_request_fails_instead_of_serving_i
         return whoami()
 
     before = len(workspace.audit())
-    with obo_auth.as_user(invoker_token(workspace, "bob"), host=workspace.url):
+    with runtime.user(invoker_token(workspace, "bob"), workspace.url):
         assert bobs_request() == "bob@example.com"
     assert [r.principal for r in workspace.audit()[before:]] == ["bob@example.com"]
     with pytest.raises(StopIteration):
@@ -126,14 +131,14 @@ def test_a_stream_with_bad_arguments_leaves_no_request_open(serving, workspace, 
     assert whoami() == "alice@example.com"
 
 
-def test_an_ended_request_holds_no_token_and_cannot_be_copied(workspace, invoker_token, reachable_strings):
+def test_an_ended_request_holds_no_token_and_cannot_be_copied(runtime, workspace, invoker_token, reachable_strings):
     canary = invoker_token(workspace, "alice")
 
     @obo_auth.on_behalf_of_user
     def predict():
         return obo_auth.current_request()
 
-    with obo_auth.as_user(canary, host=workspace.url):
+    with runtime.user(canary, workspace.url):
         req = predict()
     assert not [s for s in reachable_strings(req) if canary in s]
     with pytest.raises(TypeError, match="cannot be copied"):
@@ -149,6 +154,9 @@ def open_stream():
 
 
 def test_an_abandoned_stream_ends_its_request_when_collected(workspace, invoker_token):
+    # Not on Apps (no runtime fixture): the decorated stream opens its own request, as on Model
+    # Serving, which outlives the block it started in until the stream is collected. On Apps a
+    # stream joins app_request's request, which ends with its block whatever the stream does.
     with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
         stream = open_stream()
         req = next(stream)
@@ -160,7 +168,7 @@ def test_an_abandoned_stream_ends_its_request_when_collected(workspace, invoker_
         req.user_client
 
 
-def test_a_stream_ends_at_its_maximum_lifetime(workspace, invoker_token, mocker):
+def test_a_stream_ends_at_its_maximum_lifetime(runtime, workspace, invoker_token, mocker):
     now = [1000.0]
     mocker.patch.object(context_module, "_clock", lambda: now[0])
 
@@ -170,13 +178,15 @@ def test_a_stream_ends_at_its_maximum_lifetime(workspace, invoker_token, mocker)
         while True:
             yield req.user_client.current_user.me().user_name
 
-    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+    # The lifetime runs out while the request is otherwise open: on Model Serving the stream's
+    # own (the block does not matter to it), on Apps app_request's, which the stream joins.
+    with runtime.user(invoker_token(workspace, "alice"), workspace.url, max_request_seconds=60):
         stream = predict_stream()
         assert next(stream) == "alice@example.com"
-    now[0] += 61
-    before = len(workspace.audit())
-    with pytest.raises(RequestEndedError, match="maximum lifetime"):
-        next(stream)
+        now[0] += 61
+        before = len(workspace.audit())
+        with pytest.raises(RequestEndedError, match="maximum lifetime"):
+            next(stream)
     assert workspace.audit()[before:] == []
 
 
@@ -304,7 +314,7 @@ def test_the_token_holders_are_not_serialized_by_traces_or_asdict(workspace, inv
         __import__("pickle").dumps(token)
 
 
-def test_the_user_client_carries_no_ambient_credentials(workspace, invoker_token, monkeypatch, tmp_path):
+def test_the_user_client_carries_no_ambient_credentials(runtime, workspace, invoker_token, monkeypatch, tmp_path):
     profile = tmp_path / "databrickscfg"
     profile.write_text("[DEFAULT]\nhost = https://elsewhere.example.com\ntoken = dapi-developer-profile-token\n")
     monkeypatch.setenv("DATABRICKS_CLIENT_ID", "agent-client-id")
@@ -318,7 +328,7 @@ def test_the_user_client_carries_no_ambient_credentials(workspace, invoker_token
     def predict():
         return obo_auth.current_request().user_client.config
 
-    with obo_auth.as_user(invoker_token(workspace, "alice"), host=workspace.url):
+    with runtime.user(invoker_token(workspace, "alice"), workspace.url):
         config = predict()
     assert (config.client_id, config.client_secret, config.profile, config.config_file) == (None, None, None, None)
     values = " ".join(str(v) for v in config.as_dict().values())
