@@ -104,6 +104,7 @@ def test_every_401_has_the_databricks_shape_and_the_sdk_raises_unauthenticated(w
 # -- 403 Invalid scope ------------------------------------------------------------------------
 # One SDK call per API family a downscoped token can be denied (the always-granted ones cannot).
 SDK_CALLS = {
+    "apps": lambda w: list(w.apps.list()),
     "vector-search.endpoints": lambda w: w.vector_search_endpoints.get_endpoint("docs-endpoint"),
     "vector-search.indexes": lambda w: w.vector_search_indexes.get_index(INDEX),
     "serving.endpoints": lambda w: w.serving_endpoints.get("chat-model"),
@@ -143,7 +144,7 @@ UMBRELLA_COVERS = {
     "model-serving": {"serving.endpoints"},
     "sql": {"sql.warehouses", "sql.statements"},
     "genie": {"genie"},
-    "apps": set(),
+    "apps": {"apps"},
 }
 
 

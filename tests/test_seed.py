@@ -65,7 +65,7 @@ BAD_SEEDS = {
     "grant to an unknown principal": (_set("grants.1.principal", "dave"), "field 'grants[1].principal'", "not a declared user, group or service principal"),
     "grant on an unknown index": (_set("grants.3.on", {"index": "main.docs.nope"}), "field 'grants[3].on.index'", "declared: main.docs.handbook_index"),
     "grant on an unknown schema": (_set("grants.3.on", {"schema": "main.nope"}), "field 'grants[3].on.schema'", "declared: main.docs, main.hr, main.tools"),
-    "grant on an unknown securable type": (_set("grants.3.on", {"volume": "main.docs.v"}), "field 'grants[3].on'", "'volume' is not a securable type; expected one of: catalog"),
+    "grant on an unknown securable type": (_set("grants.3.on", {"volume": "main.docs.v"}), "field 'grants[3].on'", "'volume' is not a securable type; expected one of: app, catalog"),
     "privilege invalid for the securable": (_set("grants.3.privilege", "CAN_QUERY"), "field 'grants[3].privilege'", "expected one of: SELECT"),
     "privilege a catalog has not": (_set("grants.5.privilege", "MODIFY"), "field 'grants[5].privilege'", "expected one of: EXECUTE, SELECT, USE CATALOG, USE SCHEMA"),
     "row filter on an unknown column": (_set("tables.0.row_filter", "team = 'hr'"), "field 'tables[0].row_filter'", "names team, which is not a column here"),

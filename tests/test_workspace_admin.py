@@ -38,7 +38,7 @@ def link(workspace):
 def test_resource_names_lists_every_securable_by_kind(workspace, link):
     names = link.resource_names()
     # Every kind a service holds (kinds no service holds are left out: the platform's to check).
-    assert set(names) == {"serving_endpoint", "vector_search_index", "vector_search_endpoint", "table", "function", "sql_warehouse", "uc_connection", "genie_space"}
+    assert set(names) == {"serving_endpoint", "vector_search_index", "vector_search_endpoint", "table", "function", "sql_warehouse", "uc_connection", "genie_space", "app"}
     assert names["serving_endpoint"] == ["chat-model", "databricks-gte-large-en"]
     assert names["vector_search_index"] == ["main.docs.handbook_index"]
     assert names["vector_search_endpoint"] == ["docs-endpoint"]

@@ -98,7 +98,6 @@ UMBRELLA_SCOPES: dict[str, frozenset[str]] = {
     "sql": frozenset({"sql.warehouses", "sql.statement-execution"}),
     "genie": frozenset({"dashboards.genie"}),
     "apps": frozenset({"apps.apps"}),
-    "files": frozenset({"files.files"}),
 }
 
 # Reported to be part of every downscoped token, whatever the model declared.

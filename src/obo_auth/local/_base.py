@@ -1,6 +1,6 @@
 """What every service of the local workspace shares beyond the HTTP edge (obo_auth.http_edge):
-typed request fields, Unity Catalog and endpoint names, paging. The body itself is read by
-the HTTP edge's ``read_json``, the one body reader of the workspace and local serving."""
+typed request fields, Unity Catalog and endpoint names, loopback URLs, paging. The body itself
+is read by the HTTP edge's ``read_json``, the one body reader of the workspace and local serving."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ ENDPOINT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 # fullmatch, not match: Python's "$" also matches before a trailing newline.
 _UC_NAME = re.compile(UC_NAME_PATTERN)
 _ENDPOINT_NAME = re.compile(ENDPOINT_NAME_PATTERN)
+# Where the workspace may send callers' tokens (an agent served locally, a local App): loopback
+# only, written exactly so (scheme, host, port, at most a "/"), nothing else in it.
+_LOOPBACK_URL = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\])(?::([0-9]{1,5}))?([/?#].*)?", re.ASCII | re.DOTALL)
 
 
 _MISSING = object()
@@ -80,3 +83,41 @@ def endpoint_name(name: str, what: str) -> str:
 def page(items: list[Any], start: int, count: int) -> list[Any]:
     """SCIM-style paging: ``start`` is 1-based, as in ``startIndex``."""
     return items[start - 1 : start - 1 + count]
+
+
+def loopback_url(url: str | None, *, example: str, root: str) -> str | None:
+    """``http://HOST:PORT`` rebuilt from ``url`` if it is a loopback URL (HOST: ``127.0.0.1``,
+    ``localhost`` or ``[::1]``), else a 400 saying why. ``None``: nothing listens.
+
+    ``example`` shows a good URL and what listens there; ``root`` says why a path is refused
+    (what answers at the root). The URL is rebuilt, never stored as given: callers' tokens go there.
+    """
+    if url is None:
+        return None
+    why = loopback_url_problem(url, root=root)
+    if why:
+        raise BadRequest(f"Field 'url' must be a loopback URL such as {example}: {why}, got {url[:120]!r}.")
+    match = _LOOPBACK_URL.fullmatch(url)
+    assert match is not None  # loopback_url_problem said it matches
+    return f"http://{match.group(1)}:{int(match.group(2))}"
+
+
+def loopback_url_problem(url: str, *, root: str) -> str | None:
+    """Why ``url`` is not a loopback ``http://HOST:PORT`` (``root``: why a path is refused), or None."""
+    if not url.isprintable() or any(char.isspace() for char in url):
+        return "it has control characters or spaces"
+    match = _LOOPBACK_URL.fullmatch(url)
+    if match is None:
+        return "only http:// to 127.0.0.1, localhost or [::1] and a port, without user info"
+    if match.group(2) is None:
+        return "it has no port"
+    if not 1 <= int(match.group(2)) <= 65535:
+        return "its port is not between 1 and 65535"
+    rest = match.group(3) or ""
+    if "?" in rest:
+        return "it has a query"
+    if "#" in rest:
+        return "it has a fragment"
+    if rest not in ("", "/"):
+        return f"it has a path ({root})"
+    return None

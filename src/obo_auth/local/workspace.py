@@ -11,6 +11,7 @@ from obo_auth.local.app import build_app
 from obo_auth.local.seed import load_seed
 from obo_auth.local.server import BackgroundServer
 from obo_auth.local.state import WorkspaceState
+from obo_auth.scopes import MODEL_SERVING
 
 
 class LocalWorkspace:
@@ -57,17 +58,24 @@ class LocalWorkspace:
         return self._state
 
     def issue_token(
-        self, principal: str, scopes: Iterable[str] | None = None, ttl: float | None = None, *, actor: str | None = None
+        self,
+        principal: str,
+        scopes: Iterable[str] | None = None,
+        ttl: float | None = None,
+        *,
+        actor: str | None = None,
+        runtime: str = MODEL_SERVING,
     ) -> str:
         """A token for a user or service principal.
 
         ``scopes=None`` is an unrestricted personal access token; a list of API scopes makes a
         downscoped token, as Model Serving gives an agent for its invoker (``actor``: the agent's
-        service principal). ``ttl`` in seconds; None never expires. A scope that is not on the
-        Model Serving allowlist raises ValueError naming the nearest valid one.
+        service principal), or Databricks Apps an App (``runtime="apps"``). ``ttl`` in seconds;
+        None never expires. A scope that is not on the runtime's allowlist (Model Serving's by
+        default) raises ValueError naming the nearest valid one.
         """
         identity = self._state.identity
-        return identity.issue(identity.find(principal), scopes, ttl, identity.find(actor) if actor else None)
+        return identity.issue(identity.find(principal), scopes, ttl, identity.find(actor) if actor else None, runtime)
 
     def revoke(self, token: str) -> None:
         self._state.identity.revoke(token)

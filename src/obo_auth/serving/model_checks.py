@@ -16,8 +16,9 @@ from typing import Any
 from obo_auth import mlmodel
 from obo_auth.serving.errors import ServingFailed
 
-# Types the local workspace does not hold (apps, Lakebase) have no names in
-# WorkspaceLink.resource_names() to check against, and are left to the platform.
+# Types the local workspace does not hold (Lakebase) have no names in
+# WorkspaceLink.resource_names() to check against, and are left to the platform. An App a model
+# declares must be one the workspace holds (seeded, or registered by `obo-auth serve-app`).
 _STORE_SCHEMES = mlmodel.STORE_SCHEMES
 _LISTED_AT_MOST = 5
 

@@ -74,10 +74,18 @@ class WorkspaceLink:
         API requests, unless it is a ChatAgent); registering again replaces the URL."""
         self._post("/serving-endpoints", {"name": name, "url": url, "interface": interface})
 
+    def register_app(self, name: str, url: str | None, user_api_scopes: list[str], service_principal: str) -> dict[str, Any]:
+        """Declares the Databricks App ``name`` listening at ``url`` (a loopback URL; None: not
+        running), asking for ``user_api_scopes`` (the Databricks Apps allowlist) and running as
+        ``service_principal``; registering again replaces those. The App as ``GET /api/2.0/apps/{name}``
+        answers it. A new App that nothing is granted on may be used by every identity."""
+        body = {"name": name, "url": url, "user_api_scopes": list(user_api_scopes), "service_principal": service_principal}
+        return self._post("/apps", body)
+
     def resource_names(self) -> dict[str, list[str]]:
         """The names of every securable in the workspace by kind: ``serving_endpoint``,
         ``vector_search_index``, ``vector_search_endpoint``, ``table``, ``function``,
-        ``genie_space``, ``sql_warehouse``, ``uc_connection`` (empty where it has none)."""
+        ``genie_space``, ``sql_warehouse``, ``uc_connection``, ``app`` (empty where it has none)."""
         return self._call("GET", f"{ADMIN_PREFIX}/resources")
 
     def audit(self, since: int = 0) -> tuple[list[dict[str, Any]], int]:
@@ -104,8 +112,16 @@ class WorkspaceLink:
         """WorkspaceRefused(403) unless ``principal`` may query the serving endpoint."""
         self._post("/permissions/check", {"principal": principal, "privilege": "CAN_QUERY", "on": {"serving_endpoint": endpoint}})
 
-    def mint(self, principal: str, *, scopes: list[str] | None, ttl: float | None, actor: str | None = None) -> str:
-        body = {"principal": principal, "scopes": scopes, "ttl": ttl, "actor": actor}
+    def check_can_use_app(self, principal: str, app: str) -> None:
+        """WorkspaceRefused(403) unless ``principal`` may use the Databricks App ``app``."""
+        self._post("/permissions/check", {"principal": principal, "privilege": "CAN_USE", "on": {"app": app}})
+
+    def mint(
+        self, principal: str, *, scopes: list[str] | None, ttl: float | None, actor: str | None = None, runtime: str = "model_serving"
+    ) -> str:
+        """A token for ``principal``; with ``scopes``, downscoped to them, each on the allowlist of
+        ``runtime`` ("model_serving", or "apps": a Databricks App's user token)."""
+        body = {"principal": principal, "scopes": scopes, "ttl": ttl, "actor": actor, "runtime": runtime}
         return self._post("/tokens", body)["token_value"]
 
     def revoke(self, token: str, reason: str) -> None:

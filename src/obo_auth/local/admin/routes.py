@@ -2,9 +2,10 @@
 
 Only the workspace's own admin credential may call it, and every call is audited like
 any other route. Local serving uses it to authenticate its callers, check they may query
-the agent's endpoint, and mint their downscoped tokens, as Model Serving does; and to
-revoke a token when what it was minted for ends, saying why. The CLI reads the audit log,
-lists the workspace's securables and fetches a service principal's OAuth client credentials.
+the agent's endpoint, and mint their downscoped tokens, as Model Serving does (or Databricks
+Apps, for an App's users: ``runtime``); and to revoke a token when what it was minted for
+ends, saying why. The CLI reads the audit log, lists the workspace's securables and fetches
+a service principal's OAuth client credentials.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from obo_auth.local._base import field, query_int
 from obo_auth.local.registry import securable_types
 from obo_auth.local.handler import Call, api
 from obo_auth.redact import scrub
+from obo_auth.scopes import ALLOWLISTS, MODEL_SERVING, RUNTIME_NAMES
 
 _NO_STORE = {"Cache-Control": "no-store"}
 # A revocation reason is repeated in every 401 of the token and in its audit records: one short line.
@@ -36,9 +38,15 @@ async def issue_token(request: Request, call: Call) -> Response:
         raise BadRequest("Field 'scopes' must be an array of API scope strings.")
     actor_name = field(body, "actor", str, None)
     actor = identity.find(actor_name) if actor_name else None
-    token = identity.issue(principal, scopes, field(body, "ttl", (int, float), None), actor)
+    # Where the token is minted for its user: its scopes must be on that runtime's allowlist.
+    runtime = field(body, "runtime", str, MODEL_SERVING)
+    if runtime not in ALLOWLISTS:
+        raise BadRequest(f"Field 'runtime' must be one of {', '.join(ALLOWLISTS)}, got {runtime[:40]!r}.")
+    token = identity.issue(principal, scopes, field(body, "ttl", (int, float), None), actor, runtime)
     call.resource = f"{principal.kind}:{principal.name}"
     call.reason = f"admin issued a token for {principal.name}" + (f" acting through {actor.name}" if actor else "")
+    if runtime != MODEL_SERVING:
+        call.reason += f" for {RUNTIME_NAMES[runtime]}"
     return JSONResponse({"token_value": token, "principal": principal.name, "scopes": scopes}, headers=_NO_STORE)
 
 

@@ -86,17 +86,26 @@ class InvalidScope(BadRequest, ValueError):
     """A scope no downscoped token can hold: a 400 over HTTP, a ValueError to Python callers."""
 
 
-def _checked_scopes(scopes: Iterable[str]) -> list[str]:
-    """Normalised scopes, each one Model Serving could put in a downscoped token (so a typo
-    fails here, naming the nearest valid scope, rather than as a puzzling 403 later)."""
+def _check_runtime(runtime: str) -> None:
+    if runtime not in scope_math.ALLOWLISTS:
+        raise BadRequest(
+            f"Unknown runtime {str(runtime)[:40]!r}: a downscoped token is minted for one of {', '.join(scope_math.ALLOWLISTS)}."
+        )
+
+
+def _checked_scopes(scopes: Iterable[str], runtime: str = scope_math.MODEL_SERVING) -> list[str]:
+    """Normalised scopes, each one ``runtime`` (Model Serving, or Databricks Apps) could put in
+    a downscoped token (so a typo fails here, naming the nearest valid scope, rather than as a
+    puzzling 403 later)."""
+    _check_runtime(runtime)
     try:
-        return scope_math.check_scopes(scopes)
+        return scope_math.check_scopes(scopes, runtime)
     except TypeError as wrong:
         raise BadRequest(f"Invalid scopes: {wrong}.") from None
     except scope_math.UnknownScopeError as unknown:
         raise InvalidScope(
             f"Unknown API scope(s) {', '.join(unknown.hints)}: a downscoped token holds scopes of the "
-            f"Model Serving allowlist: {', '.join(unknown.allowed)}."
+            f"{scope_math.RUNTIME_NAMES[runtime]} allowlist: {', '.join(unknown.allowed)}."
         ) from None
 
 
@@ -144,12 +153,17 @@ class IdentityBackend:
         scopes: Iterable[str] | None = None,
         ttl: float | None = None,
         actor: Principal | None = None,
+        runtime: str = scope_math.MODEL_SERVING,
     ) -> str:
+        """A new token for ``principal``. ``scopes=None``: unrestricted; else a downscoped token
+        whose scopes must be on the allowlist of ``runtime`` (``scopes.MODEL_SERVING``, the
+        default, or ``scopes.APPS``: where the token is minted for its user)."""
         # Written so that NaN fails it too.
         if ttl is not None and not 0 < ttl <= MAX_TTL_SECONDS:
             raise BadRequest(f"A token's ttl must be between 0 and {MAX_TTL_SECONDS} seconds (or None: never expires), got {ttl}.")
+        _check_runtime(runtime)
         if scopes is not None:
-            scopes = _checked_scopes(scopes)
+            scopes = _checked_scopes(scopes, runtime)
         if actor is not None and actor.kind != "service_principal":
             raise BadRequest(f"The actor of a token must be a service principal (the agent), not the user {actor.name}.")
         token = "dapi" + secrets.token_hex(16)

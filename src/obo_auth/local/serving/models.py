@@ -3,10 +3,10 @@ embedding is obo_auth.local.embedding_model's."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from obo_auth.http_edge import BadRequest, NotFound
+from obo_auth.local._base import loopback_url
 
 # "agent": an endpoint served by obo_auth's local serving (obo_auth.serving); the workspace
 # relays its invocations to the URL serving registered (routes.py).
@@ -73,9 +73,8 @@ class ServingBackend:
         return endpoint
 
 
-# The workspace hands callers' tokens to an agent's URL: only local serving's loopback ones,
-# written exactly so (scheme, host, port, at most a "/"), nothing else in it.
-_AGENT_URL = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\])(?::([0-9]{1,5}))?([/?#].*)?", re.ASCII | re.DOTALL)
+# The workspace hands callers' tokens to an agent's URL: only local serving's loopback ones
+# (the check is the kernel's, _base.loopback_url, which Apps' URLs go through too).
 _EXAMPLE = "'http://127.0.0.1:8080' (where local serving listens)"
 
 
@@ -85,31 +84,4 @@ def agent_url(url: str | None) -> str | None:
 
     The URL is rebuilt, never stored as given: the relay sends it callers' tokens.
     """
-    if url is None:
-        return None
-    shown = url[:120]
-    match = _AGENT_URL.fullmatch(url)
-    why = _why_not(url, match)
-    if why:
-        raise BadRequest(f"Field 'url' must be a loopback URL such as {_EXAMPLE}: {why}, got {shown!r}.")
-    host, port = match.group(1), int(match.group(2))
-    return f"http://{host}:{port}"
-
-
-def _why_not(url: str, match: re.Match | None) -> str | None:
-    if not url.isprintable() or any(char.isspace() for char in url):
-        return "it has control characters or spaces"
-    if match is None:
-        return "only http:// to 127.0.0.1, localhost or [::1] and a port, without user info"
-    if match.group(2) is None:
-        return "it has no port"
-    if not 1 <= int(match.group(2)) <= 65535:
-        return "its port is not between 1 and 65535"
-    rest = match.group(3) or ""
-    if "?" in rest:
-        return "it has a query"
-    if "#" in rest:
-        return "it has a fragment"
-    if rest not in ("", "/"):
-        return "it has a path (serving answers at /invocations of its root)"
-    return None
+    return loopback_url(url, example=_EXAMPLE, root="serving answers at /invocations of its root")
