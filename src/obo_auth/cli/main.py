@@ -8,6 +8,7 @@ from obo_auth.cli.check import check
 from obo_auth.cli.demo import demo
 from obo_auth.cli.review import review
 from obo_auth.cli.serve import serve
+from obo_auth.cli.serve_app import serve_app
 from obo_auth.cli.workspace import workspace
 
 
@@ -19,6 +20,7 @@ def cli() -> None:
 
 cli.add_command(workspace)
 cli.add_command(serve)
+cli.add_command(serve_app)
 cli.add_command(demo)
 cli.add_command(review)
 cli.add_command(check)

@@ -1,7 +1,11 @@
-"""Local OBO serving of a logged model, in its own process, as Databricks Model Serving does it.
+"""Local OBO serving, in its own process: a logged model as Databricks Model Serving serves it,
+or an ASGI app behind a front door that plays the Databricks Apps proxy.
 
     with LocalWorkspace() as ws, serve(model_uri, ws) as endpoint:
         httpx.post(f"{endpoint.url}/invocations", json={...}, headers={"Authorization": f"Bearer {token}"})
+
+    with LocalWorkspace() as ws, serve_app("app:app", ws, "my-app", app_dir="path/to/app") as app:
+        httpx.get(f"{app.url}/", headers={"Authorization": f"Bearer {token}"})
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from obo_auth import model_store
 from obo_auth.serving.environment import model_environment
@@ -29,7 +33,9 @@ from obo_auth.serving.workspace_link import WorkspaceAccess
 if TYPE_CHECKING:
     from obo_auth.local import LocalWorkspace
 
-__all__ = ["ServedEndpoint", "ServingFailed", "serve"]
+__all__ = ["ServedApp", "ServedEndpoint", "ServingFailed", "serve", "serve_app"]
+
+T = TypeVar("T")
 
 _STARTUP_TIMEOUT_SECONDS = 120
 # What the serving process may take to stop: in-flight requests (5 s, server.py), then revoking
@@ -48,6 +54,17 @@ class ServedEndpoint:
     concurrent: bool  # False: the agent reads the runtime's process-wide slot, so one request at a time
     workspace_url: str  # the workspace also answers {workspace_url}/serving-endpoints/{endpoint}/invocations
     interface: str = "pyfunc"  # "chat_agent" ({"messages": ...}), "responses_agent" ({"input": ...}) or "pyfunc"
+
+
+@dataclass(frozen=True)
+class ServedApp:
+    url: str  # the front door: every request needs 'Authorization: Bearer <token>' of a workspace identity
+    name: str  # the App's name in the workspace (WorkspaceClient().apps.get(name).url is ``url``)
+    app_ref: str  # what is served, "module:attribute"
+    user_api_scopes: tuple[str, ...] | None  # what each user's forwarded token is downscoped to; None: no user authorization
+    service_principal: str  # the App's own identity (DATABRICKS_CLIENT_ID / _SECRET in its process)
+    workspace_url: str
+    bundle: str | None = None  # the databricks.yml the App's settings were read from, if any
 
 
 @contextmanager
@@ -70,33 +87,111 @@ def serve(
     ``show_output``: the process writes to this one's stderr (as ``obo-auth serve`` wants)
     instead of a log shown only if it fails to start.
     """
-    if not isinstance(workspace, WorkspaceAccess):
-        workspace = WorkspaceAccess(workspace.url, workspace.state.admin_token)
+    workspace = _access(workspace)
     store = model_store.tracking_uri()
     if store_cannot_hold(model_uri, store):
         raise model_not_found(model_uri, store)
     _refuse_taken_port(port)
+    arguments = [
+        "obo_auth.serving", model_uri,
+        "--workspace", workspace.url, "--port", str(port), "--endpoint", endpoint, "--agent-principal", agent_principal,
+    ]  # fmt: skip
+    # The store is passed explicitly: one set in this process with mlflow.set_tracking_uri
+    # (or obo_auth's default) is not in the environment the model process inherits.
+    environment = {**model_environment(os.environ), "MLFLOW_TRACKING_URI": store}
+    with _serving_process(arguments, environment, workspace.admin_token, show_output=show_output) as (process, ready, log):
+        yield _wait_until_ready(process, ready, log, lambda announced: _endpoint_when_pinged(announced, workspace.url))
+
+
+@contextmanager
+def serve_app(
+    app_ref: str,
+    workspace: LocalWorkspace | WorkspaceAccess,
+    name: str,
+    *,
+    bundle: str | Path | None = None,
+    port: int = 0,
+    app_principal: str = "obo-agent",
+    app_dir: str | Path | None = None,
+    show_output: bool = False,
+) -> Iterator[ServedApp]:
+    """Serves the ASGI app ``app_ref`` ("module:attribute", or "path/to/file.py:attribute") as
+    the Databricks App ``name`` of ``workspace`` until the block ends, behind a front door that
+    plays the Apps proxy (app_front_door.py): it authenticates each caller, requires CAN_USE on
+    the App, and forwards the caller's token downscoped to the App's ``user_api_scopes`` in
+    ``x-forwarded-access-token``, with the other x-forwarded-* headers the platform sets.
+
+    The App runs in its own process (app_server.py) from its source directory (``app_dir``;
+    default: the file's directory for a path, else the current directory), with the
+    environment a Databricks App gets: the minimal one (environment.py), ``DATABRICKS_HOST``,
+    ``DATABRICKS_WORKSPACE_ID``, its service principal ``app_principal``'s ``DATABRICKS_CLIENT_ID`` / ``_SECRET``,
+    ``DATABRICKS_APP_NAME`` / ``_PORT`` / ``_URL`` and ``MLFLOW_TRACKING_URI``. Its
+    ``user_api_scopes`` are read from ``bundle`` (default: a ``databricks.yml`` beside the
+    module, if there is one), ``resources.apps.<key>`` named ``name`` (or the only App there);
+    without any, it runs without user authorization: no token is forwarded.
+
+    ``ServingFailed`` (one line) if it cannot start: a bad ``app_ref``, a module that cannot be
+    imported or an attribute that is no ASGI app, a bundle it cannot read, the port taken, an
+    unknown service principal, the workspace gone or refusing the admin credential.
+    """
+    from obo_auth.serving import app_server  # here: `import obo_auth.serving` stays light for serve()
+
+    workspace = _access(workspace)
+    target = app_server.app_target(app_ref, app_dir)
+    bundle_path = Path(bundle) if bundle is not None else target.default_bundle()
+    scopes = app_server.bundle_scopes(bundle_path, name, explicit=bundle is not None) if bundle_path else None
+    _refuse_taken_port(port)
+    arguments = [
+        "obo_auth.serving.app_server", target.app_ref, "--app-dir", str(target.directory),
+        "--workspace", workspace.url, "--name", name, "--port", str(port), "--app-principal", app_principal,
+        *(["--user-api-scopes", json.dumps(scopes)] if scopes else []),
+    ]  # fmt: skip
+    # As for a model: the store this process uses, where the App's traces go (mlflow's agent server traces
+    # every request). Created here if it is obo_auth's default and new: mlflow would otherwise put a new
+    # store's artifacts under ./mlruns of the App's source directory.
+    environment = {**model_environment(os.environ), "MLFLOW_TRACKING_URI": model_store.use_default_unless_set()}
+    with _serving_process(arguments, environment, workspace.admin_token, show_output=show_output, cwd=target.directory) as (process, ready, log):
+
+        def served(announced: dict[str, Any]) -> ServedApp:
+            found = announced["user_api_scopes"]
+            return ServedApp(
+                announced["url"], announced["name"], target.app_ref, None if found is None else tuple(found),
+                announced["service_principal"], workspace.url, None if bundle_path is None else str(bundle_path),
+            )  # fmt: skip
+
+        # The App process announces itself once it is registered in the workspace, so it is ready then.
+        yield _wait_until_ready(process, ready, log, served, what="the local App")
+
+
+def _access(workspace: LocalWorkspace | WorkspaceAccess) -> WorkspaceAccess:
+    if isinstance(workspace, WorkspaceAccess):
+        return workspace
+    return WorkspaceAccess(workspace.url, workspace.state.admin_token)
+
+
+@contextmanager
+def _serving_process(
+    arguments: list[str], environment: dict[str, str], admin_token: str, *, show_output: bool, cwd: Path | None = None
+) -> Iterator[tuple[subprocess.Popen, Path, Path | None]]:
+    """``python -m <arguments> --ready-file F`` with ``environment`` and the admin credential on
+    its stdin; stopped with SIGTERM (killed past _STOP_TIMEOUT_SECONDS) when the block ends.
+    Yields the process, its ready file, and its log (None with ``show_output``: it writes to
+    this process's stderr)."""
     with tempfile.TemporaryDirectory(prefix="obo-auth-serve-") as scratch:
         ready = Path(scratch) / "ready.json"
         log = Path(scratch) / "server.log"
-        command = [
-            sys.executable, "-m", "obo_auth.serving", model_uri,
-            "--workspace", workspace.url, "--port", str(port), "--endpoint", endpoint,
-            "--agent-principal", agent_principal, "--ready-file", str(ready),
-        ]  # fmt: skip
         with open(log, "wb") as output:
             process = subprocess.Popen(
-                command,
-                # The store is passed explicitly: one set in this process with mlflow.set_tracking_uri
-                # (or obo_auth's default) is not in the environment the model process inherits.
-                env={**model_environment(os.environ), "MLFLOW_TRACKING_URI": store},
+                [sys.executable, "-m", *arguments, "--ready-file", str(ready)],
+                env=environment,
+                cwd=cwd,
                 stdin=subprocess.PIPE,
                 stdout=_STDERR if show_output else output,
                 stderr=None if show_output else subprocess.STDOUT,
             )
         try:
-            _hand_over(process, workspace.admin_token)
-            yield _wait_until_ready(process, ready, None if show_output else log, workspace.url)
+            _hand_over(process, admin_token)
+            yield process, ready, None if show_output else log
         finally:
             _stop(process)
 
@@ -136,37 +231,44 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def _wait_until_ready(process: subprocess.Popen, ready: Path, log: Path | None, workspace_url: str) -> ServedEndpoint:
-    import httpx
-
+def _wait_until_ready(
+    process: subprocess.Popen, ready: Path, log: Path | None, accept: Callable[[dict[str, Any]], T | None], *, what: str = "local serving"
+) -> T:
+    """What ``accept`` makes of the ready file once the process wrote it (None: not ready yet, ask
+    again), or ServingFailed with why it could not start: what it wrote there, or its output."""
     deadline = time.monotonic() + _STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         # Polled before the ready file is read: a process that wrote its failure there, then
         # exited, is judged by what it wrote.
         exited = process.poll() is not None
         if ready.exists():
-            served = _announced(ready, workspace_url)
-            try:
-                if httpx.get(f"{served.url}/ping", timeout=1, trust_env=False).status_code == 200:
-                    return served
-            except httpx.HTTPError:
-                pass
+            announced = json.loads(ready.read_text())
+            if "error" in announced:  # server.py / app_server.py ``report``
+                raise ServingFailed(announced["error"])
+            accepted = accept(announced)
+            if accepted is not None:
+                return accepted
         if exited:
-            exited_early = f"local serving exited with code {process.returncode} before it was ready"
+            exited_early = f"{what} exited with code {process.returncode} before it was ready"
             if log is None:
                 raise ServingFailed(f"{exited_early}; its output above says why")
             raise ServingFailed(f"{exited_early}:\n{log.read_text(errors='replace')[-2000:]}")
         time.sleep(0.1)
-    raise ServingFailed(f"local serving did not become ready within {_STARTUP_TIMEOUT_SECONDS} s; its output says why")
+    raise ServingFailed(f"{what} did not become ready within {_STARTUP_TIMEOUT_SECONDS} s; its output says why")
 
 
-def _announced(ready: Path, workspace_url: str) -> ServedEndpoint:
-    """What the serving process wrote once listening, or why it could not start (server.py ``_report``)."""
-    announced = json.loads(ready.read_text())
-    if "error" in announced:
-        raise ServingFailed(announced["error"])
+def _endpoint_when_pinged(announced: dict[str, Any], workspace_url: str) -> ServedEndpoint | None:
+    """The endpoint the serving process announced (server.py ``report``), once it answers /ping."""
+    import httpx
+
     scopes = announced["user_scopes"]
-    return ServedEndpoint(
+    served = ServedEndpoint(
         announced["url"], announced["endpoint"], None if scopes is None else tuple(scopes), announced["concurrent"], workspace_url,
         announced["interface"],
     )
+    try:
+        if httpx.get(f"{served.url}/ping", timeout=1, trust_env=False).status_code == 200:
+            return served
+    except httpx.HTTPError:
+        pass
+    return None

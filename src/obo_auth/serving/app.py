@@ -32,12 +32,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from obo_auth.http_edge import ApiError, PermissionDenied, ServiceUnavailable, Unauthenticated, bearer_token, read_json
-from obo_auth.redact import fingerprint, scrub
+from obo_auth.http_edge import ApiError, PermissionDenied, Unauthenticated, bearer_token, read_json
+from obo_auth.redact import scrub
 from obo_auth.scopes import covers
 from obo_auth.serving import runtime
 from obo_auth.serving.revocation import LiveTokens, RequestToken
-from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
+from obo_auth.serving.workspace_link import Unavailable, WorkspaceLink, WorkspaceRefused
 
 logger = logging.getLogger("obo_auth.serving")
 
@@ -63,7 +63,7 @@ def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callab
     from every error a caller sees, as the caller's and the request's tokens are. ``live``: the
     request tokens not yet revoked, for serving to revoke when it stops."""
     serial_lock = threading.Lock()
-    unavailable = _Unavailable(link.url, standing_secrets)
+    unavailable = Unavailable(link.url, standing_secrets, "this serving process", "obo-auth serve")
 
     def handle(run: Callable[[], Any], token: RequestToken) -> Any:
         """Runs one prediction as the invoker; the request ends, and its token is revoked, when it returns."""
@@ -111,34 +111,7 @@ def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callab
     return Starlette(routes=[Route("/invocations", invocations, methods=["POST"]), Route("/ping", ping, methods=["GET"])])
 
 
-class _Unavailable:
-    """Tells the workspace refusing serving's own credential from refusing the caller's.
-
-    A workspace restarted on the same URL does not know the admin credential this process was
-    given: every admin call then gets a 401 naming that credential's fingerprint (a refused
-    caller's token gets a 401 naming the caller's). The caller is not at fault, so the caller
-    gets a 503 saying serving must be restarted, logged here once: every request after it fails
-    the same way.
-    """
-
-    def __init__(self, workspace_url: str, standing_secrets: Callable[[], Iterable[str]]):
-        self._standing_secrets = standing_secrets
-        self._logged = threading.Event()
-        self.message = (
-            f"the local workspace at {workspace_url} no longer accepts this serving process's credential "
-            "(was it restarted?); restart obo-auth serve"
-        )
-
-    def __call__(self, refused: WorkspaceRefused) -> ApiError | None:
-        if refused.status != 401 or not any(fingerprint(secret) in refused.message for secret in self._standing_secrets()):
-            return None
-        if not self._logged.is_set():
-            self._logged.set()
-            logger.error("%s", self.message)
-        return ServiceUnavailable(self.message)
-
-
-def _authorize(request: Request, served: ServedModel, link: WorkspaceLink, unavailable: _Unavailable) -> str | None:
+def _authorize(request: Request, served: ServedModel, link: WorkspaceLink, unavailable: Unavailable) -> str | None:
     """The invoker's downscoped token for this request (None if the model declares no user scopes)."""
     bearer = bearer_token(request)
     if not bearer:

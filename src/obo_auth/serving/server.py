@@ -42,8 +42,8 @@ from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
 
 # In-flight requests get this long to finish once serving is asked to stop; the parent
 # (serving/__init__.py) waits longer than this plus the clean-up before it kills.
-_GRACEFUL_SHUTDOWN_SECONDS = 5
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+GRACEFUL_SHUTDOWN_SECONDS = 5
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def load(model_uri: str, endpoint: str, agent_principal: str):
@@ -83,8 +83,8 @@ def _agent_of(model):
 
 
 def main(argv: list[str] | None = None) -> None:
-    for stop_signal in _STOP_SIGNALS:  # first: a signal while loading cleans up too
-        signal.signal(stop_signal, _exit_on_signal)
+    for stop_signal in STOP_SIGNALS:  # first: a signal while loading cleans up too
+        signal.signal(stop_signal, exit_on_signal)
     parser = argparse.ArgumentParser(prog="python -m obo_auth.serving")
     parser.add_argument("model_uri")
     parser.add_argument("--workspace", required=True)
@@ -100,20 +100,20 @@ def main(argv: list[str] | None = None) -> None:
     try:
         run(args.model_uri, args.workspace, admin_token, port=args.port, endpoint=args.endpoint, agent_principal=args.agent_principal, ready_file=ready_file)
     except ServingFailed as failed:
-        _report(ready_file, {"error": str(failed)})
+        report(ready_file, {"error": str(failed)})
         sys.exit(1)
 
 
-def _exit_on_signal(signum: int, frame) -> NoReturn:
+def exit_on_signal(signum: int, frame) -> NoReturn:
     # Ctrl-C reaches this process and `obo-auth serve`, which then sends SIGTERM: neither
     # that nor a second Ctrl-C may cut the clean-up short.
-    for stop_signal in _STOP_SIGNALS:
+    for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, signal.SIG_IGN)
     raise SystemExit(128 + signum)  # the shell's exit status for "stopped by this signal"
 
 
 def run(model_uri: str, workspace_url: str, admin_token: str, *, port: int, endpoint: str, agent_principal: str, ready_file: Path) -> None:
-    sock = _listen(port)
+    sock = listen(port)
     link = WorkspaceLink(workspace_url, admin_token)
     try:
         # The workspace first (quick, and its failures say the most), then the model's MLmodel,
@@ -129,16 +129,16 @@ def run(model_uri: str, workspace_url: str, admin_token: str, *, port: int, endp
             link.register_endpoint(endpoint, url=url, interface=served.interface)  # the workspace relays its /serving-endpoints/{endpoint}/invocations here
             live = LiveTokens()
             app = build_app(served, link, standing_secrets=lambda: [admin_token, *credential.tokens()], live=live)
-            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS)
+            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
             server = uvicorn.Server(config)
-            _report(ready_file, {"url": url, "endpoint": served.endpoint, "user_scopes": served.user_scopes, "concurrent": not served.serialize, "interface": served.interface})
+            report(ready_file, {"url": url, "endpoint": served.endpoint, "user_scopes": served.user_scopes, "concurrent": not served.serialize, "interface": served.interface})
             try:
                 server.run(sockets=[sock])
             finally:
                 _unregister(link, endpoint)
                 live.revoke_all()  # requests still running past the graceful shutdown never reach their own end
     except WorkspaceRefused as refused:  # only start-up calls the workspace from here: requests' calls are app.py's
-        raise _cannot_start(refused, workspace_url) from None
+        raise cannot_start(refused, workspace_url) from None
     finally:
         sock.close()
         link.close()
@@ -152,14 +152,14 @@ def _unregister(link: WorkspaceLink, endpoint: str) -> None:
         pass  # the workspace is gone or restarted: it relays nothing here any more
 
 
-def _listen(port: int) -> socket.socket:
+def listen(port: int) -> socket.socket:
     try:
         return loopback_socket(port)
     except OSError as exc:  # taken since the parent checked it; the message says which port and what to do
         raise ServingFailed(str(exc)) from None
 
 
-def _cannot_start(refused: WorkspaceRefused, workspace_url: str) -> ServingFailed:
+def cannot_start(refused: WorkspaceRefused, workspace_url: str) -> ServingFailed:
     if refused.status == 503:  # nobody answered (workspace_link.py)
         return ServingFailed(f"no local workspace answers at {workspace_url}: start one with `obo-auth workspace`, or pass the URL of one that runs")
     if refused.status in (401, 403):  # start-up's calls carry no credential but the admin's
@@ -170,7 +170,7 @@ def _cannot_start(refused: WorkspaceRefused, workspace_url: str) -> ServingFaile
     return ServingFailed(f"the local workspace at {workspace_url} refused to set up serving: {refused.message}")
 
 
-def _report(ready_file: Path, content: dict) -> None:
+def report(ready_file: Path, content: dict) -> None:
     """Tells the parent where serving listens and what it serves, or why it cannot; whole or not at all."""
     fresh = ready_file.with_name(f".{ready_file.name}.partial")
     fresh.write_text(json.dumps(content))

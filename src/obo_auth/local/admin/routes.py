@@ -58,7 +58,7 @@ async def introspect_token(request: Request, call: Call) -> Response:
     call.resource = f"{info.principal.kind}:{info.principal.name}"
     call.reason = f"admin verified a token of {info.principal.name}"
     scopes = None if info.scopes is None else sorted(info.scopes)
-    return JSONResponse({"active": True, "principal": info.principal.name, "kind": info.principal.kind, "scopes": scopes})
+    return JSONResponse({"active": True, "principal": info.principal.name, "kind": info.principal.kind, "id": info.principal.id, "scopes": scopes})
 
 
 @api(None)
