@@ -72,3 +72,28 @@ def test_an_unknown_example_is_one_line_of_error(tmp_path):
     assert result.returncode != 0 and result.stdout == ""
     assert result.stderr.strip().splitlines() == ["Error: no example 'payroll': choose one of handbook, people."]
     assert list(cwd.iterdir()) == []
+
+
+def test_the_app_demo_asks_the_app_by_name_as_three_users_and_shows_forging_changes_nothing(tmp_path):
+    result, home, cwd, temp = run_demo(tmp_path, "--app")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "Traceback" not in out + result.stderr and "Warning" not in out + result.stderr
+    assert list(cwd.iterdir()) == [] and list(temp.iterdir()) == []
+    assert "user_api_scopes (databricks.yml): serving.serving-endpoints, vectorsearch.vector-search-endpoints, vectorsearch.vector-search-indexes" in out
+    answers = answers_of(out)
+    assert "parental-leave#5" in answers["alice"] and "parental-leave#5" not in answers["carol"]
+    assert "the company handbook: permission denied" in answers["bob"]
+    for user in ("alice", "bob", "carol"):  # DatabricksOpenAI looked the App up as the user, and the App acted as them
+        assert re.search(rf"│ {user} +│ {user}@example.com +│ GET /apps/handbook-app", out), out
+        assert re.search(rf"│ {user} +│ {user} via obo-agent +│ GET /vector-search/indexes/main.docs.handbook_index", out), out
+    assert "✓ Every data call ran as the user who asked; the agent's own identity only called chat-model, as declared." in out
+    assert "✓ bob sending alice's token in x-forwarded-access-token himself got his own answer" in out
+    assert "✓ A call without a user token: 401 from the front door, before the App runs." in out
+    assert not (Path(__file__).resolve().parents[1] / "examples" / "handbook_agent" / "mlruns").exists()
+
+
+def test_only_an_example_with_an_app_runs_as_one(tmp_path):
+    result, *_ = run_demo(tmp_path, "--app", "--example", "people")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == ["Error: the people example has no Databricks App; --app runs: handbook."]

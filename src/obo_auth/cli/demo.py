@@ -32,10 +32,12 @@ AGENT = "obo-agent"
 class Example:
     directory: str  # under examples/: a package whose log() logs the agent
     question: str  # the default question, one this example answers differently per user
+    app: str | None = None  # its Databricks App: (module:attribute in the directory, App name)
 
 
+APP_NAME = "handbook-app"
 EXAMPLES = {
-    "handbook": Example("handbook_agent", "How does parental leave pay work?"),
+    "handbook": Example("handbook_agent", "How does parental leave pay work?", app="app:app"),
     "people": Example("people_agent", "List the employees with their names, teams and salaries."),
 }
 DEFAULT_EXAMPLE = "handbook"
@@ -59,13 +61,22 @@ class Outcome:
     help="The example agent: handbook (vector search) or people (a supervisor over Genie and the handbook).",
 )  # fmt: skip
 @click.option("--question", help="What to ask the agent as each user (default: the example's own question).")
-def demo(example_name: str, question: str | None) -> None:
+@click.option(
+    "--app", "as_app", is_flag=True,
+    help="Run the handbook example as a Databricks App behind a local Apps proxy, and ask it with DatabricksOpenAI(model=\"apps/...\").",
+)  # fmt: skip
+def demo(example_name: str, question: str | None, as_app: bool) -> None:
     """Ask an example agent the same question as alice, bob and carol, and show who saw what."""
     example = EXAMPLES.get(example_name)
     if example is None:
         raise click.ClickException(f"no example {example_name!r}: choose one of {', '.join(EXAMPLES)}.")
     question = question or example.question
     _quiet_libraries()
+    if as_app:
+        if example.app is None:
+            raise click.ClickException(f"the {example_name} example has no Databricks App; --app runs: {', '.join(n for n, e in EXAMPLES.items() if e.app)}.")
+        _demo_app(example, question)
+        return
     from obo_auth.local import LocalWorkspace
     from obo_auth.serving import serve
 
@@ -86,6 +97,62 @@ def demo(example_name: str, question: str | None) -> None:
     console.print(f"[dim]Serve it again yourself: `obo-auth workspace` in one terminal, `obo-auth serve {model_uri}` in another.[/dim]", soft_wrap=True)
     if wrong:
         raise click.ClickException(f"{wrong} call(s) ran as the wrong identity.")
+
+
+def _demo_app(example: Example, question: str) -> None:
+    """The example as a Databricks App: each user calls it by name through DatabricksOpenAI, as the
+    released client routes ``apps/<name>`` models, and a forged forwarded token changes nothing."""
+    from obo_auth.local import LocalWorkspace
+    from obo_auth.serving import ServingFailed, serve_app
+
+    with console.status("Starting a local Databricks workspace (default seed)..."), LocalWorkspace() as workspace:
+        console.print(f"[green]✓[/green] Local workspace at {workspace.url}")
+        try:
+            with console.status("Running the example as a Databricks App behind a local Apps proxy..."), serve_app(
+                example.app, workspace, APP_NAME, app_dir=example_dir(example.directory)
+            ) as served:
+                scopes = ", ".join(served.user_api_scopes or ())
+                console.print(f"[green]✓[/green] App {served.name} at {served.url}; user_api_scopes (databricks.yml): {scopes}", soft_wrap=True)
+                outcomes = []
+                for user in USERS:
+                    with console.status(f"Asking as {user}: DatabricksOpenAI().responses.create(model=\"apps/{APP_NAME}\")..."):
+                        outcomes.append(_ask_app(workspace, user, question))
+                forged = _ask_app(workspace, "bob", question, forge_as="alice")
+                unauthenticated = httpx.post(f"{served.url}/responses", json={"input": []}, timeout=30, trust_env=False).status_code
+        except ServingFailed as failed:
+            raise click.ClickException(str(failed)) from None
+    _show_answers(question, outcomes)
+    wrong = _show_audit(outcomes, {"chat-model"}, edge="the App's front door (verify the caller, check CAN_USE, mint the forwarded token, revoke it)")
+    bob = next(o for o in outcomes if o.user == "bob")
+    if forged.sources == bob.sources and forged.answer == bob.answer:
+        console.print("[green]✓ bob sending alice's token in x-forwarded-access-token himself got his own answer: the proxy drops forwarded headers a client sends.[/green]")
+    else:
+        wrong += 1
+        console.print("[red]✗ bob's forged x-forwarded-access-token changed his answer.[/red]")
+    console.print(f"[green]✓ A call without a user token: {unauthenticated} from the front door, before the App runs.[/green]" if unauthenticated == 401 else f"[red]✗ A call without a user token got {unauthenticated}.[/red]")
+    console.print(f"[dim]Run it yourself: `obo-auth workspace` in one terminal, `obo-auth serve-app {example.app} --name {APP_NAME}` in examples/{example.directory}.[/dim]", soft_wrap=True)
+    if wrong or unauthenticated != 401:
+        raise click.ClickException(f"{wrong} call(s) ran as the wrong identity." if wrong else "the App answered a call without a user.")
+
+
+def _ask_app(workspace, user: str, question: str, *, forge_as: str | None = None) -> Outcome:
+    from databricks_openai import DatabricksOpenAI
+
+    from obo_auth.testing.oauth import oauth_user_client
+
+    before = len(workspace.audit())
+    llm = DatabricksOpenAI(workspace_client=oauth_user_client(workspace.url, workspace.issue_token(user)))
+    forged = {}
+    if forge_as is not None:  # what a malicious client could send: another user's token, in the proxy's own header
+        forged = {"x-forwarded-access-token": workspace.issue_token(forge_as), "x-forwarded-email": f"{forge_as}@example.com"}
+    try:
+        response = llm.responses.create(model=f"apps/{APP_NAME}", input=[{"role": "user", "content": question}], extra_headers=forged)
+    except ValueError as failed:  # databricks_openai wraps the App's errors in a ValueError
+        raise click.ClickException(f"The App failed for {user}: {failed}") from None
+    outputs = getattr(response, "custom_outputs", None) or {}
+    paragraphs = response.output_text.split("\n\n")
+    answer = "\n\n".join(p for p in paragraphs if not p.startswith(("Sources:", "I could not use:")))
+    return Outcome(user, answer, outputs.get("sources", []), outputs.get("unavailable_tools", []), workspace.audit()[before:])
 
 
 def _quiet_libraries() -> None:
@@ -178,7 +245,11 @@ def _short(path: str) -> str:
     return re.sub(r"(?<=/)[0-9a-f-]{16,}(?=/|$)", lambda id_: id_.group()[:8] + "…", path)
 
 
-def _show_audit(outcomes: list[Outcome], agent_endpoints: set[str]) -> int:
+def _show_audit(
+    outcomes: list[Outcome],
+    agent_endpoints: set[str],
+    edge: str = "local serving itself (verify the caller's token, check CAN_QUERY, mint the downscoped token, revoke it when the request ends)",
+) -> int:
     """The calls, and how many ran as the wrong identity: as another user than the one who asked,
     or as the agent itself on anything but the serving endpoints its auth policy declares as its own."""
     table = Table(title="Audit trail: which identity each call ran as")
@@ -187,11 +258,17 @@ def _show_audit(outcomes: list[Outcome], agent_endpoints: set[str]) -> int:
     wrong = 0
     serving_checks = 0
     agent_called: set[str] = set()
+    anonymous = 0
     for o in outcomes:
         for record in o.calls:
             if record.principal == "workspace-admin":
                 serving_checks += 1  # local serving verifying the caller, minting their token and revoking it
                 continue
+            if record.principal is None and record.decision == "allow":
+                anonymous += 1  # a client reading the workspace's public metadata, once per client built
+                continue
+            if record.principal == AGENT and record.path.startswith("/oidc/"):
+                continue  # the agent getting its own OAuth token (OAuth M2M), not a call for anyone's data
             if record.principal == AGENT:
                 endpoint = (record.resource or "").removeprefix("serving_endpoint:")
                 if record.resource is None or (record.resource.startswith("serving_endpoint:") and endpoint in agent_endpoints):
@@ -203,7 +280,8 @@ def _show_audit(outcomes: list[Outcome], agent_endpoints: set[str]) -> int:
             decision = "[green]allow[/green]" if record.decision == "allow" else f"[red]deny[/red] {record.status}"
             table.add_row(o.user, _who(record), f"{record.method} {_short(record.path.removeprefix('/api/2.0'))}", decision)
     console.print(table)
-    console.print(f"[dim]Plus {serving_checks} calls by local serving itself (verify the caller's token, check CAN_QUERY, mint the downscoped token, revoke it when the request ends).[/dim]")
+    metadata = f", and {anonymous} unauthenticated reads of the workspace's public metadata by clients being built" if anonymous else ""
+    console.print(f"[dim]Plus {serving_checks} calls by {edge}{metadata}.[/dim]")
     if wrong:
         console.print(f"[red]✗ {wrong} call(s) ran as a user other than the one who asked.[/red]")
     else:
