@@ -280,7 +280,8 @@ def _show_audit(
             decision = "[green]allow[/green]" if record.decision == "allow" else f"[red]deny[/red] {record.status}"
             table.add_row(o.user, _who(record), f"{record.method} {_short(record.path.removeprefix('/api/2.0'))}", decision)
     console.print(table)
-    metadata = f", and {anonymous} unauthenticated reads of the workspace's public metadata by clients being built" if anonymous else ""
+    reads = "read" if anonymous == 1 else "reads"
+    metadata = f", and {anonymous} unauthenticated {reads} of the workspace's public metadata by clients being built" if anonymous else ""
     console.print(f"[dim]Plus {serving_checks} calls by {edge}{metadata}.[/dim]")
     if wrong:
         console.print(f"[red]✗ {wrong} call(s) ran as a user other than the one who asked.[/red]")
