@@ -85,6 +85,20 @@ def page(items: list[Any], start: int, count: int) -> list[Any]:
     return items[start - 1 : start - 1 + count]
 
 
+def token_page(request: Request, items: list[Any], default_size: int = 100, max_size: int = 1000) -> tuple[list[Any], dict[str, str]]:
+    """One page of ``items`` for ``page_size`` / ``page_token`` (the offset of the page, as this
+    workspace hands it out) and, if more follow, ``{"next_page_token": ...}``; a token it did not
+    hand out is a 400."""
+    size = query_int(request, "page_size", default_size, low=1, high=max_size)
+    token = request.query_params.get("page_token") or "0"
+    # isascii: str.isdigit() is also true for digits such as '²' that int() refuses.
+    if not (token.isascii() and token.isdigit() and len(token) <= 9):
+        raise BadRequest(f"Query parameter 'page_token' {token[:40]!r} is not a token this API returned.")
+    start = int(token)
+    following = {"next_page_token": str(start + size)} if start + size < len(items) else {}
+    return items[start : start + size], following
+
+
 def loopback_url(url: str | None, *, example: str, root: str) -> str | None:
     """``http://HOST:PORT`` rebuilt from ``url`` if it is a loopback URL (HOST: ``127.0.0.1``,
     ``localhost`` or ``[::1]``), else a 400 saying why. ``None``: nothing listens.

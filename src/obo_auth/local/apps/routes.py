@@ -14,15 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from obo_auth.http_edge import BadRequest
-from obo_auth.local._base import page, query_int
+from obo_auth.local._base import token_page
 from obo_auth.local.apps.models import App, AppsBackend, no_such_app
 from obo_auth.local.apps.scopes import API_SCOPES
 from obo_auth.local.handler import Call, api
 
 APPS_PATH = "/api/2.0/apps"
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 SCOPE = API_SCOPES["apps"]
 
@@ -87,14 +84,8 @@ async def list_apps(request: Request, call: Call) -> Response:
     if len(usable) < len(apps):
         # For the audit log only: the caller is not told that anything was left out.
         call.reason = f"allowed; hid {len(apps) - len(usable)} Apps the caller may not use"
-    size = query_int(request, "page_size", DEFAULT_PAGE_SIZE, low=1, high=MAX_PAGE_SIZE)
-    token = request.query_params.get("page_token") or "0"
-    # The token is the offset of the page; isascii: str.isdigit() is also true for '²', which int() refuses.
-    if not (token.isascii() and token.isdigit() and len(token) <= 9):
-        raise BadRequest(f"Query parameter 'page_token' {token[:40]!r} is not a token this API returned.")
-    start = int(token)
-    following = {"next_page_token": str(start + size)} if start + size < len(usable) else {}
-    return JSONResponse({"apps": [app_json(a) for a in page(usable, start + 1, size)], **following})
+    shown, following = token_page(request, usable)
+    return JSONResponse({"apps": [app_json(a) for a in shown], **following})
 
 
 routes = [

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from obo_auth.http_edge import BadRequest, NotFound, read_json
-from obo_auth.local._base import field, query_int
+from obo_auth.local._base import field, token_page
 from obo_auth.local.genie import asking, render
 from obo_auth.local.genie.backend import GenieBackend
 from obo_auth.local.genie.conversations import Conversation, Message
@@ -30,8 +30,6 @@ CONVERSATION_PATH = f"{SPACES_PATH}/{{space_id}}/conversations/{{conversation_id
 MESSAGE_PATH = f"{CONVERSATION_PATH}/messages/{{message_id}}"
 # The platform's limit is not documented; a question is a sentence, and GenieAgent sends a chat history.
 MAX_QUESTION_CHARS = 10_000
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 SCOPE = API_SCOPES["genie"]
 
@@ -62,7 +60,7 @@ async def list_spaces(request: Request, call: Call) -> Response:
     if len(visible) < len(spaces):
         # For the audit log only: the caller is not told that anything was left out.
         call.reason = f"allowed; hid {len(spaces) - len(visible)} Genie spaces the caller may not see"
-    page, next_token = _page(request, visible)
+    page, next_token = token_page(request, visible)
     return JSONResponse({"spaces": [render.space_json(s) for s in page], **next_token})
 
 
@@ -115,7 +113,7 @@ async def list_conversations(request: Request, call: Call) -> Response:
     # "Include all conversations in the space across all users. Requires at least CAN MANAGE permission."
     space, _ = _space(request, call, "CAN_MANAGE" if include_all else "CAN_VIEW")
     conversations = _backend(call).conversations.listed(space.id, None if include_all else call.principal)
-    page, next_token = _page(request, conversations)
+    page, next_token = token_page(request, conversations)
     return JSONResponse({"conversations": [render.conversation_summary_json(c) for c in page], **next_token})
 
 
@@ -225,18 +223,6 @@ def _flag(request: Request, name: str) -> bool:
     if raw.lower() not in ("true", "false"):
         raise BadRequest(f"Query parameter '{name}' must be true or false, got {raw[:40]!r}.")
     return raw.lower() == "true"
-
-
-def _page(request: Request, items: list) -> tuple[list, dict[str, str]]:
-    """One page of ``items`` and, if more follow, ``next_page_token`` (the offset of the next page)."""
-    size = query_int(request, "page_size", DEFAULT_PAGE_SIZE, low=1, high=MAX_PAGE_SIZE)
-    token = request.query_params.get("page_token") or "0"
-    # isascii: str.isdigit() is also true for digits such as '²' that int() refuses.
-    if not (token.isascii() and token.isdigit() and len(token) <= 9):
-        raise BadRequest(f"Query parameter 'page_token' {token[:40]!r} is not a token this API returned.")
-    start = int(token)
-    following = {"next_page_token": str(start + size)} if start + size < len(items) else {}
-    return items[start : start + size], following
 
 
 routes = [
