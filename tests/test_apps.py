@@ -331,3 +331,30 @@ def test_the_example_apps_bundle_says_what_its_declarations_need():
     (app,) = bundle["resources"]["apps"].values()
     expected = obo_auth.app_config(*logic.RESOURCES).bundle()
     assert {key: app[key] for key in expected} == expected
+
+
+def test_a_strict_handler_joining_the_app_request_fails_loudly(workspace, tokens):
+    from databricks.sdk.errors import PermissionDenied
+
+    def denied():
+        raise PermissionDenied("no SELECT on the index")
+
+    @obo_auth.on_behalf_of_user(strict=True)
+    def strict_handler():
+        return obo_auth.current_request().optional("the handbook", denied)
+
+    @obo_auth.on_behalf_of_user
+    def lenient_handler():
+        return obo_auth.current_request().optional("the handbook", denied)
+
+    @obo_auth.on_behalf_of_user(strict=True)
+    def strict_stream():
+        yield obo_auth.current_request().optional("the handbook", denied)
+
+    with obo_auth.app_request(forwarded(tokens["bob"]), host=workspace.url) as req:  # opened without strict
+        with pytest.raises(obo_auth.ToolUnavailableError):
+            strict_handler()
+        with pytest.raises(obo_auth.ToolUnavailableError):
+            list(strict_stream())
+        assert lenient_handler() is None  # after the strict call, the request is as it was opened
+        assert [d.name for d in req.degraded] == ["the handbook"]

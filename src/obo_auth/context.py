@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 from databricks.sdk import WorkspaceClient
@@ -39,6 +40,10 @@ T = TypeVar("T")
 DEFAULT_MAX_REQUEST_SECONDS = 300.0
 
 _clock = time.monotonic  # a seam for tests of the maximum lifetime
+
+# True while a call decorated with strict=True runs: its request's optional() then fails loudly
+# even if the request was opened without strict (a decorated call joining it; decorator.py).
+strict_call: ContextVar[bool] = ContextVar("obo_auth_strict_call", default=False)
 
 
 class RequestContext:
@@ -95,7 +100,7 @@ class RequestContext:
 
         In a strict request (``@on_behalf_of_user(strict=True)``) this raises like :meth:`require`.
         """
-        if self._strict:
+        if self._strict or strict_call.get():
             return self.require(name, factory)
         try:
             return self.require(name, factory)

@@ -15,10 +15,10 @@ import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import Token
-from typing import Any, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 from obo_auth import log_time
-from obo_auth.context import DEFAULT_MAX_REQUEST_SECONDS, RequestContext, open_request
+from obo_auth.context import DEFAULT_MAX_REQUEST_SECONDS, RequestContext, open_request, strict_call
 from obo_auth.errors import CrossRequestError
 from obo_auth.scope import current as _current
 
@@ -39,7 +39,9 @@ def on_behalf_of_user(
     ``strict=True`` makes every ``req.optional(...)`` fail loudly, as ``req.require(...)`` does.
     ``max_request_seconds`` bounds how long a request (above all a stream nobody closes) may act
     for its user; the default is just above Model Serving's own 297 s request limit.
-    Called inside a live request, the function joins it, with that request's settings.
+    Called inside a live request, the function joins it, with that request's lifetime; its
+    ``strict=True`` still applies while it runs (a joining call may make its request stricter,
+    never laxer), e.g. a handler of a request OboAppMiddleware opened.
     """
     if not isinstance(max_request_seconds, (int, float)) or not max_request_seconds > 0:
         raise ValueError(f"max_request_seconds must be a positive number of seconds, not {max_request_seconds!r}.")
@@ -48,7 +50,25 @@ def on_behalf_of_user(
     return _wrap(function, strict, max_request_seconds)
 
 
-def _step_into(context: RequestContext) -> Token:
+class _Entered(NamedTuple):
+    request: Token
+    strict: Token | None
+
+
+def _enter(context: RequestContext, strict: bool) -> _Entered:
+    """Sets ``context`` as the request in progress; a ``strict=True`` call makes its request
+    strict while it runs, also when it joins a request opened without ``strict`` (e.g. by
+    OboAppMiddleware): a joining call may make its request stricter, never laxer."""
+    return _Entered(_current.set(context), strict_call.set(True) if strict else None)
+
+
+def _leave(entered: _Entered) -> None:
+    if entered.strict is not None:
+        strict_call.reset(entered.strict)
+    _current.reset(entered.request)
+
+
+def _step_into(context: RequestContext, strict: bool) -> _Entered:
     """Sets ``context`` for one step of its stream, unless the step is pulled inside another request.
 
     A stream carries its own user's data: stepped inside another request it would hand that
@@ -60,27 +80,27 @@ def _step_into(context: RequestContext) -> Token:
             "A stream of one request was pulled inside another request; obo_auth ended it rather than mix two "
             "users' data in one answer. Consume a request's stream only outside other requests, or within its own."
         )
-    return _current.set(context)
+    return _enter(context, strict)
 
 
-def _steps(context: RequestContext, owned: bool, generator: Iterator[Any]) -> Iterator[Any]:
+def _steps(context: RequestContext, owned: bool, generator: Iterator[Any], strict: bool) -> Iterator[Any]:
     """Runs each step of ``generator`` inside ``context``; ends the context (if ``owned``) when the stream ends."""
     try:
         while True:
-            reset = _step_into(context)
+            reset = _step_into(context, strict)
             try:
                 item = next(generator)
             except StopIteration as stop:
                 return stop.value
             finally:
-                _current.reset(reset)
+                _leave(reset)
             yield item
     finally:
-        reset = _current.set(context)
+        reset = _enter(context, strict)
         try:
             generator.close()  # its own finally blocks still run as the user
         finally:
-            _current.reset(reset)
+            _leave(reset)
             if owned:
                 context.end()
 
@@ -105,20 +125,20 @@ def _wrapper(function: F, strict: bool, max_seconds: float) -> F:
             context, owned = enter()
             try:
                 while True:
-                    reset = _step_into(context)
+                    reset = _step_into(context, strict)
                     try:
                         item = await generator.__anext__()
                     except StopAsyncIteration:
                         return
                     finally:
-                        _current.reset(reset)
+                        _leave(reset)
                     yield item
             finally:
-                reset = _current.set(context)
+                reset = _enter(context, strict)
                 try:
                     await generator.aclose()  # its own finally blocks still run as the user
                 finally:
-                    _current.reset(reset)
+                    _leave(reset)
                     if owned:
                         context.end()
 
@@ -131,7 +151,7 @@ def _wrapper(function: F, strict: bool, max_seconds: float) -> F:
             # A generator function itself (mlflow's ResponsesAgent requires one), so the invoker
             # is read when the stream starts, at its first item, before anything is yielded.
             generator = function(*args, **kwargs)  # before entering: bad arguments must not leave a request open
-            return (yield from _steps(*enter(), generator))
+            return (yield from _steps(*enter(), generator, strict))
 
         return stream  # type: ignore[return-value]
 
@@ -140,11 +160,11 @@ def _wrapper(function: F, strict: bool, max_seconds: float) -> F:
         @functools.wraps(function)
         async def coroutine(*args: Any, **kwargs: Any) -> Any:
             context, owned = enter()
-            reset = _current.set(context)
+            reset = _enter(context, strict)
             try:
                 return await function(*args, **kwargs)
             finally:
-                _current.reset(reset)
+                _leave(reset)
                 if owned:
                     context.end()
 
@@ -157,11 +177,11 @@ def _wrapper(function: F, strict: bool, max_seconds: float) -> F:
             if answer is not None:
                 return answer
         context, owned = enter()
-        reset = _current.set(context)
+        reset = _enter(context, strict)
         try:
             return function(*args, **kwargs)
         finally:
-            _current.reset(reset)
+            _leave(reset)
             if owned:
                 context.end()
 
