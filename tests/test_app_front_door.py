@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import socket
+import socket
 import subprocess
 import sys
 import time
@@ -49,7 +50,7 @@ ME = "/api/2.0/preview/scim/v2/Me"
 
 
 # Each calls the App in one test only: that test alone can cause the revocation of their tokens.
-STREAMERS = ("erin", "frank")
+STREAMERS = ("erin", "frank", "gina")
 
 
 def _seed() -> dict:
@@ -136,6 +137,23 @@ def test_the_app_gets_the_proxys_headers_and_never_the_callers_credential(app, w
     (request_id,) = answer["request_id"]
     assert request_id != "mine" and uuid.UUID(request_id)
     assert "x-forwarded-for" not in answer["names"]
+
+
+def test_no_spelling_of_a_proxy_header_gets_through(app, workspace):
+    """WSGI servers read x_forwarded_access_token as x-forwarded-access-token: a name with "_" is
+    dropped (as nginx and gunicorn do), as are RFC 7239's Forwarded and every case of the proxy's own."""
+    sent = {
+        "x_forwarded_access_token": workspace.issue_token("bob"),
+        "X_Forwarded_Email": "bob@example.com",
+        "X-FORWARDED-ACCESS-TOKEN": echo_app.FAKE_SPOOFED_TOKEN,
+        "Forwarded": "for=10.0.0.1;host=evil.example",
+        "X-Forwarded-Host": "evil.example",
+        "my_header": "x",
+    }
+    answer = call(app, "/headers", workspace.issue_token("alice"), **sent).json()
+    assert not [name for name in answer["names"] if "_" in name or name == "forwarded"]
+    assert answer["tokens"] == 1 and not answer["token_is_the_spoofed_one"]
+    assert answer["email"] == ["alice@example.com"] and answer["host"] == app.url.removeprefix("http://")
 
 
 def test_every_request_gets_a_fresh_request_id(app, workspace):
@@ -236,6 +254,18 @@ def test_a_client_leaving_ends_the_request_at_once_even_while_the_app_only_sends
         assert next(answer.iter_lines()) == "data: tick"
     wait_for(lambda: revoked_at_request_end(workspace, "frank") == 1, "the revocation")
     assert call(app, "/state", workspace.issue_token("alice")).json()["raw_running"]  # the app still sends, to nobody
+
+
+def test_a_client_leaving_in_the_middle_of_its_upload_ends_the_request_at_once(app, workspace):
+    """An unfinished body the app never reads does not hide the client's going from the front door."""
+    host, port = app.url.removeprefix("http://").split(":")
+    token = workspace.issue_token("gina")
+    with socket.create_connection((host, int(port)), timeout=30) as client:
+        client.sendall(
+            f"POST /raw HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Length: 100000\r\n\r\n".encode() + b"x" * 10
+        )
+        assert client.recv(15) == b"HTTP/1.1 200 OK"  # the app answers, and streams, without reading the body
+    wait_for(lambda: revoked_at_request_end(workspace, "gina") == 1, "the revocation", timeout=2.5)  # /raw itself runs 3 s
 
 
 def test_a_websocket_is_authenticated_as_http_is(app, workspace):

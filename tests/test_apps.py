@@ -358,3 +358,49 @@ def test_a_strict_handler_joining_the_app_request_fails_loudly(workspace, tokens
             list(strict_stream())
         assert lenient_handler() is None  # after the strict call, the request is as it was opened
         assert [d.name for d in req.degraded] == ["the handbook"]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [(b"x-forwarded-access-token", b"X-Forwarded-Access-Token"), (b"x-forwarded-access-token", b"x_forwarded_access_token")],
+    ids=["two-cases", "underscores"],
+)
+def test_two_spellings_of_the_header_are_two_headers_and_refused(workspace, tokens, names):
+    """Servers lower-case names and h11 accepts "_"; an inner layer or a WSGI bridge may merge them:
+    every spelling a framework would read as the token header counts."""
+    seen = Seen()
+    app = make_app(seen)
+    sent: list[dict] = []
+    scope = {"type": "http", "method": "GET", "path": "/whoami", "raw_path": b"/whoami", "query_string": b"", "root_path": "",
+             "scheme": "http", "server": ("127.0.0.1", 80), "http_version": "1.1", "asgi": {"version": "3.0"},
+             "headers": [(names[0], tokens["alice"].encode()), (names[1], tokens["bob"].encode())]}  # fmt: skip
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 401 and seen.calls == 0
+    assert b"2 x-forwarded-access-token headers" in sent[1]["body"]
+
+
+def test_app_request_reads_every_spelling_of_the_header_in_flask_and_dict_headers(workspace, tokens):
+    from werkzeug.datastructures import Headers as FlaskHeaders
+
+    flask = FlaskHeaders([("X-Forwarded-Access-Token", tokens["alice"]), ("x-forwarded-access-token", tokens["bob"])])
+    for headers in (flask, {"x-forwarded-access-token": tokens["alice"], "X_FORWARDED_ACCESS_TOKEN": tokens["bob"]}):
+        with pytest.raises(NoInvokerError, match="2 x-forwarded-access-token headers"):
+            with obo_auth.app_request(headers, host=workspace.url):
+                pass
+    with obo_auth.app_request(FlaskHeaders([("X-Forwarded-Access-Token", tokens["carol"])]), host=workspace.url) as req:
+        assert req.user_client.current_user.me().user_name == "carol@example.com"
+
+
+def test_app_config_never_widens_a_scope_apps_accept():
+    assert obo_auth.app_config(obo_auth.ServingEndpoint("x"), extra_scopes=["sql.statement-execution"]).user_api_scopes == [
+        "serving.serving-endpoints",
+        "sql.statement-execution",
+    ]
+    assert obo_auth.app_config(obo_auth.SqlWarehouse("a"), extra_scopes=["sql.statement-execution"]).user_api_scopes == ["sql"]

@@ -16,12 +16,20 @@ REAL_IP = "x-real-ip"
 REQUEST_ID = "x-request-id"
 
 # What the proxy owns: a client's own values for these never reach the App. Any other
-# x-forwarded-* header (x-forwarded-for, -host, -proto) is the proxy's too.
-PROXY_SET = frozenset({ACCESS_TOKEN, EMAIL, USER, PREFERRED_USERNAME, REAL_IP, REQUEST_ID})
+# x-forwarded-* header (x-forwarded-for, -host, -proto) is the proxy's too, and so is RFC 7239's
+# Forwarded.
+PROXY_SET = frozenset({ACCESS_TOKEN, EMAIL, USER, PREFERRED_USERNAME, REAL_IP, REQUEST_ID, "forwarded"})
 PROXY_PREFIX = "x-forwarded-"
 
 
+def canonical(name: str) -> str:
+    """A header name as WSGI servers and frameworks match it: any case, ``_`` for ``-``
+    (``X_Forwarded_Access_Token`` and ``x-forwarded-access-token`` both become
+    ``HTTP_X_FORWARDED_ACCESS_TOKEN`` in a WSGI environ)."""
+    return name.lower().replace("_", "-")
+
+
 def set_by_proxy(name: str) -> bool:
-    """True for a header name (any case) only the proxy may set."""
-    lowered = name.lower()
-    return lowered in PROXY_SET or lowered.startswith(PROXY_PREFIX)
+    """True for a header name only the proxy may set, in any case and with ``_`` for ``-``."""
+    name = canonical(name)
+    return name in PROXY_SET or name.startswith(PROXY_PREFIX)

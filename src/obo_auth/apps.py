@@ -98,10 +98,12 @@ def _opened(token: UserToken, host: str | None, strict: bool, max_seconds: float
 
 
 def _header_values(headers: Any) -> list[str]:
-    if hasattr(headers, "getlist"):  # Starlette's and Werkzeug's headers: case-insensitive, every value
-        return [str(value) for value in headers.getlist(app_headers.ACCESS_TOKEN)]
-    if isinstance(headers, Mapping):
-        return [value for key, value in headers.items() if isinstance(key, str) and key.lower() == app_headers.ACCESS_TOKEN]
+    """Every value of the token header, under any spelling a server or framework would read as
+    it (any case, ``_`` for ``-``): two spellings are two values, and refused."""
+    # items(): every header as sent, a repeated one once per value, for Starlette's and Werkzeug's
+    # headers alike (their getlist matches one spelling only), and any other mapping.
+    if isinstance(headers, Mapping) or callable(getattr(headers, "items", None)):
+        return [str(value) for key, value in headers.items() if isinstance(key, str) and app_headers.canonical(key) == app_headers.ACCESS_TOKEN]
     raise ArgumentTypeError(
         f"obo_auth.app_request takes the request's headers (a mapping such as request.headers), not {type(headers).__name__}."
     )

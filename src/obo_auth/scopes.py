@@ -80,7 +80,7 @@ APPS_ALLOWED_SCOPES: frozenset[str] = frozenset(
 )
 
 # A Model Serving scope an App cannot ask for, and the App scope that grants the same APIs.
-APPS_EQUIVALENT: dict[str, str] = {"sql.warehouses": "sql", "sql.statement-execution": "sql"}
+APPS_EQUIVALENT: dict[str, str] = {"sql.warehouses": "sql"}
 
 # Where a downscoped token is minted: which allowlist its scopes must be on.
 MODEL_SERVING = "model_serving"
@@ -169,5 +169,10 @@ def _hint(scope: str, vocabulary: list[str]) -> str:
 
 
 def for_apps(scopes: Iterable[str]) -> list[str]:
-    """Model Serving scopes as a Databricks App asks for the same APIs (``sql.warehouses`` -> ``sql``)."""
-    return normalize(APPS_EQUIVALENT.get(scope, scope) for scope in scopes)
+    """Model Serving scopes as a Databricks App asks for the same APIs: a scope Apps refuse as the
+    App scope that grants it (``sql.warehouses`` -> ``sql``), and nothing an umbrella already in
+    the list covers (``sql`` holds ``sql.statement-execution``). No scope is widened otherwise:
+    ``sql.statement-execution`` alone stays itself."""
+    mapped = {APPS_EQUIVALENT.get(scope, scope) for scope in scopes}
+    covered = {inner for scope in mapped for inner in UMBRELLA_SCOPES.get(scope, ())}
+    return normalize(mapped - covered)

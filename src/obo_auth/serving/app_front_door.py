@@ -172,15 +172,17 @@ def _forwarded_headers(scope: dict, caller: _Caller) -> list[tuple[bytes, bytes]
     kept = [
         (name, value)
         for name, value in scope.get("headers", [])
-        if name.lower() != b"authorization" and not app_headers.set_by_proxy(name.decode("latin-1"))
+        # A name with "_" is dropped, as nginx and gunicorn do: WSGI servers read x_forwarded_access_token
+        # as x-forwarded-access-token, so it would speak for the proxy.
+        if b"_" not in name and name.lower() != b"authorization" and not app_headers.set_by_proxy(name.decode("latin-1"))
     ]
-    host = next((value for name, value in kept if name.lower() == b"host"), b"")
     client = scope.get("client")
+    server = scope.get("server") or ("127.0.0.1", 0)  # where the front door listens: the App's own URL, not the client's Host
     proxy = {
         app_headers.EMAIL: caller.principal,
         app_headers.USER: caller.user_id,
         app_headers.PREFERRED_USERNAME: caller.user_name,
-        "x-forwarded-host": host.decode("latin-1"),
+        "x-forwarded-host": f"{server[0]}:{server[1]}",
         app_headers.REAL_IP: client[0] if client else "127.0.0.1",
         app_headers.REQUEST_ID: str(uuid.uuid4()),
     }
@@ -204,18 +206,24 @@ class _Response:
 
 
 class _ReadAhead:
-    """The app's ``receive``, read one message ahead by the front door.
+    """The app's ``receive``, read ahead by the front door.
 
     So the front door learns that the client went away (``http.disconnect``) while the app only
-    sends, and calls ``gone`` then; the app gets every message in order, and the disconnect
-    again whenever it asks after it (as from the server). At most one body chunk is held: the
-    next is read only once the app took it, so a large upload still flows at the app's pace.
+    sends, even in the middle of an upload the app never reads, and calls ``gone`` then; the
+    app gets every message in order, and the disconnect again whenever it asks after it (as
+    from the server). Up to ``_HELD_AT_MOST`` bytes of body the app has not taken are held;
+    past that, reading waits for the app, so a large upload flows at the app's pace (and an
+    app that never reads a large upload is only ended when it returns).
     """
+
+    _HELD_AT_MOST = 1 << 20
 
     def __init__(self, receive: Any, gone: Callable[[], Any]):
         self._receive = receive
         self._gone = gone
         self._messages: asyncio.Queue[dict] = asyncio.Queue()
+        self._held = 0  # bytes of body read and not yet taken by the app
+        self._taken = asyncio.Event()
         self._last: dict | None = None
         self._task = asyncio.get_running_loop().create_task(self._pump())
 
@@ -223,12 +231,14 @@ class _ReadAhead:
         try:
             while True:
                 message = await self._receive()
+                self._held += len(message.get("body", b""))
                 self._messages.put_nowait(message)
                 if message["type"] == "http.disconnect":
                     self._gone()
                     return
-                if message.get("more_body", False):
-                    await self._messages.join()
+                while self._held > self._HELD_AT_MOST:
+                    self._taken.clear()
+                    await self._taken.wait()
         except Exception as failed:  # the server's receive failed: the app gets the same failure
             self._messages.put_nowait({"type": "obo_auth.failed", "error": failed})
 
@@ -236,7 +246,8 @@ class _ReadAhead:
         if self._last is not None and self._messages.empty():
             return self._last
         message = await self._messages.get()
-        self._messages.task_done()
+        self._held -= len(message.get("body", b""))
+        self._taken.set()
         if message["type"] == "obo_auth.failed":
             raise message["error"]
         if message["type"] == "http.disconnect":
