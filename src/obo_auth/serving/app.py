@@ -37,7 +37,8 @@ from obo_auth.redact import scrub
 from obo_auth.scopes import covers
 from obo_auth.serving import runtime
 from obo_auth.serving.revocation import LiveTokens, RequestToken
-from obo_auth.serving.workspace_link import Unavailable, WorkspaceLink, WorkspaceRefused
+from obo_auth.serving.unavailable import Unavailable
+from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
 
 logger = logging.getLogger("obo_auth.serving")
 

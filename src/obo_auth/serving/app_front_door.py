@@ -52,7 +52,8 @@ from obo_auth.http_edge import ApiError, PermissionDenied, Unauthenticated, bear
 from obo_auth.redact import fingerprint
 from obo_auth.scopes import covers
 from obo_auth.serving.revocation import LiveTokens, RequestToken
-from obo_auth.serving.workspace_link import Unavailable, WorkspaceLink, WorkspaceRefused
+from obo_auth.serving.unavailable import Unavailable
+from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
 
 logger = logging.getLogger("obo_auth.serving")
 
