@@ -20,7 +20,7 @@ from obo_auth.http_edge import BadRequest, read_body, read_json
 from obo_auth.local import embedding_model
 from obo_auth.local._base import endpoint_name, field, int_field
 from obo_auth.local.handler import Call, api
-from obo_auth.local.serving import chat_model
+from obo_auth.local.serving import chat_model, script
 from obo_auth.local.serving.chat_model import Completion, JsonOutput
 from obo_auth.local.serving.models import ServingBackend, ServingEndpoint
 from obo_auth.local.serving.relay import relay
@@ -146,7 +146,7 @@ def _chat(endpoint: ServingEndpoint, body: dict[str, Any]) -> Response:
         output=_response_format(body.get("response_format")),
     )
     # The model answers the same way every time, so the n choices are n copies of its answer.
-    prompt_tokens = sum(chat_model.count_tokens(chat_model.text_of(m.get("content"))) for m in messages)
+    prompt_tokens = sum(chat_model.count_tokens(script.text_of(m.get("content"))) for m in messages)
     completion_tokens = completion.tokens * choices
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
     completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
@@ -291,7 +291,7 @@ def _respond(endpoint: ServingEndpoint, body: dict[str, Any]) -> Response:
         max_tokens=_positive(body, "max_output_tokens"),
         output=_text_format(field(body, "text", dict, None)),
     )
-    input_tokens = sum(chat_model.count_tokens(chat_model.text_of(m.get("content"))) for m in messages)
+    input_tokens = sum(chat_model.count_tokens(script.text_of(m.get("content"))) for m in messages)
     response = _response(endpoint, body, completion, input_tokens)
     if field(body, "stream", bool, False):
         return StreamingResponse(_response_events(response), media_type="text/event-stream", headers={"served-model-name": endpoint.name})
@@ -309,12 +309,12 @@ def _chat_message(item: Any) -> list[dict[str, Any]]:
         if not isinstance(item.get("role"), str):
             raise BadRequest("Field 'input' has a message without a 'role'.")
         role = "system" if item["role"] == "developer" else item["role"]
-        return [{"role": role, "content": chat_model.text_of(item.get("content"))}]
+        return [{"role": role, "content": script.text_of(item.get("content"))}]
     if kind == "function_call":
         call = {"id": item.get("call_id"), "type": "function", "function": {"name": item.get("name"), "arguments": item.get("arguments", "")}}
         return [{"role": "assistant", "content": None, "tool_calls": [call]}]
     if kind == "function_call_output":
-        return [{"role": "tool", "tool_call_id": item.get("call_id"), "content": chat_model.text_of(item.get("output"))}]
+        return [{"role": "tool", "tool_call_id": item.get("call_id"), "content": script.text_of(item.get("output"))}]
     if kind == "reasoning":  # a reasoning model's earlier thoughts: nothing this model reads
         return []
     raise BadRequest(
