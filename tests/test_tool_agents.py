@@ -112,3 +112,44 @@ def test_two_tools_named_at_once_are_both_called_and_both_answered(ask):
         assert called == ["whoami", "run_sql"]  # in the order they were offered
         assert f"The whoami tool returned: {user}@example.com" in answer
         assert f'The run_sql tool returned: [["{count}"]]' in answer
+
+
+def test_the_platforms_obo_test_agent_runs_unmodified_on_an_endpoint_named_as_on_databricks(invoker_token):
+    """The platform's own OBO test agent: a zero-argument whoami tool through get_open_ai_client()
+    on databricks-claude-sonnet-4-6; a seed names a scripted chat endpoint so."""
+    import copy
+    from importlib import resources
+
+    import yaml
+
+    from obo_auth.local import LocalWorkspace
+    from obo_auth.local.seed import DEFAULT_SEED
+
+    seed = copy.deepcopy(yaml.safe_load(resources.files("obo_auth.local").joinpath(DEFAULT_SEED).read_text(encoding="utf-8")))
+    seed["serving_endpoints"].append({"name": "databricks-claude-sonnet-4-6", "kind": "chat"})
+    seed["grants"].append({"principal": "users", "privilege": "CAN_QUERY", "on": {"serving_endpoint": "databricks-claude-sonnet-4-6"}})
+    whoami_tool = {"type": "function", "function": {"name": "whoami", "description": "Get the current user", "parameters": {"type": "object", "properties": {}}}}
+
+    @obo_auth.on_behalf_of_user
+    def test_agent(question: str) -> str:
+        client = obo_auth.current_request().user_client
+        llm = client.serving_endpoints.get_open_ai_client()
+        messages = [{"role": "user", "content": question}]
+        first = llm.chat.completions.create(model="databricks-claude-sonnet-4-6", messages=messages, tools=[whoami_tool]).choices[0].message
+        messages.append(first.model_dump(exclude_none=True))
+        for call in first.tool_calls:
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": client.current_user.me().user_name})
+        return llm.chat.completions.create(model="databricks-claude-sonnet-4-6", messages=messages, tools=[whoami_tool]).choices[0].message.content
+
+    with LocalWorkspace(seed) as workspace:
+        endpoint = workspace_client_for(workspace, "alice").api_client.do("GET", "/api/2.0/serving-endpoints/databricks-claude-sonnet-4-6")
+        assert endpoint["task"] == "llm/v1/chat" and endpoint["capabilities"] == {"function_calling": True}
+        for user in USERS:
+            with obo_auth.as_user(invoker_token(workspace, user), host=workspace.url):
+                assert test_agent("Call the whoami tool and respond with ONLY the raw result") == f"{user}@example.com"
+
+
+def workspace_client_for(workspace, user: str):
+    from databricks.sdk import WorkspaceClient
+
+    return WorkspaceClient(host=workspace.url, token=workspace.issue_token(user))
