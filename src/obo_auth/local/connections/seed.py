@@ -13,29 +13,11 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, SecretStr, SerializationInfo, field_serializer, model_validator
 
 from obo_auth.local.connections import upstream
-from obo_auth.local.seed_parts import Strict, duplicates, known
+from obo_auth.local.seed_parts import NotShown, Strict, duplicates, hide_unless, known, token_problems
 from obo_auth.local.service import SeedContext
 
 # One path segment, as obo_auth's UCConnection declarations name a connection.
 CONNECTION_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,254}$"
-# A credential goes upstream as 'Authorization: Bearer <token>': printable, no spaces, bounded.
-MAX_TOKEN_CHARS = 4096
-
-
-class NotShown:
-    """What a seed error shows instead of a value that may hold a credential."""
-
-    def __init__(self, value: Any):
-        self.kind = type(value).__name__
-
-    def __repr__(self) -> str:
-        return f"<a {self.kind}, not shown: it may hold a credential>"
-
-
-def _hide_unless(kind: type):
-    """A before-validator: the value if it is a ``kind``, else a NotShown (so the error names
-    the field and the expected type, never the value)."""
-    return BeforeValidator(lambda value: value if isinstance(value, kind) or value is None else NotShown(value))
 
 
 def _hide_token_values(value: Any) -> Any:
@@ -47,7 +29,7 @@ def _hide_token_values(value: Any) -> Any:
 class ConnectionSeed(Strict):
     name: str = Field(pattern=CONNECTION_NAME_PATTERN, description="1-255 letters, digits, '_' and '-'")
     url: str = Field(description=f"the upstream: a loopback URL such as {upstream.EXAMPLE}")
-    bearer_token: Annotated[SecretStr | None, _hide_unless(str)] = Field(
+    bearer_token: Annotated[SecretStr | None, hide_unless(str)] = Field(
         default=None, description="the shared credential every caller's request carries (a bearer token connection)"
     )
     per_user_tokens: Annotated[dict[str, SecretStr] | None, BeforeValidator(_hide_token_values)] = Field(
@@ -71,7 +53,7 @@ class ConnectionSeed(Strict):
         return value if isinstance(value, dict) else NotShown(value)
 
 
-SEED_FIELDS = {"connections": (Annotated[list[ConnectionSeed], _hide_unless(list)], [])}
+SEED_FIELDS = {"connections": (Annotated[list[ConnectionSeed], hide_unless(list)], [])}
 
 
 def check(context: SeedContext) -> Iterator[str]:
@@ -96,17 +78,11 @@ def _problems(at: str, connection: ConnectionSeed, users: set[str]) -> Iterator[
             f"or per_user_tokens (each user's own, OAuth U2M per user), got {'both' if shared else 'neither'}"
         )
     if connection.bearer_token is not None:
-        yield from _token_problems(f"{at}.bearer_token", connection.bearer_token)
+        yield from token_problems(f"{at}.bearer_token", connection.bearer_token)
     if per_user and not connection.per_user_tokens:
         yield f"field '{at}.per_user_tokens': name at least one user and their token"
     for user, token in (connection.per_user_tokens or {}).items():
         if user not in users:
             # Only users sign in to a per-user connection; service principals use shared ones.
             yield f"field '{at}.per_user_tokens.{user}': {user!r} is not a declared user (by full user name){known(users, 'users')}"
-        yield from _token_problems(f"{at}.per_user_tokens.{user}", token)
-
-
-def _token_problems(where: str, token: SecretStr) -> Iterator[str]:
-    value = token.get_secret_value()
-    if not 1 <= len(value) <= MAX_TOKEN_CHARS or not value.isprintable() or any(c.isspace() for c in value) or not value.isascii():
-        yield f"field '{where}': a token is 1-{MAX_TOKEN_CHARS} printable ASCII characters without spaces (the value is not shown)"
+        yield from token_problems(f"{at}.per_user_tokens.{user}", token)

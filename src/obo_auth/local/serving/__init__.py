@@ -1,4 +1,5 @@
-"""Serving endpoints: chat and embedding models answered locally, agents relayed to local serving."""
+"""Serving endpoints: chat and embedding models answered locally (or a chat endpoint by the upstream
+model its seed names), agents relayed to local serving."""
 
 from obo_auth.local.service import SecurableType, Service
 from obo_auth.local.serving import registration, seed
@@ -15,6 +16,8 @@ SERVICE = Service(
     requires=("identity",),
     securables=lambda s: {"serving_endpoint": {e.name for e in s.serving_endpoints}},
     check_seed=seed.check,
-    build=lambda section, state: ServingBackend([ServingEndpoint(e.name, e.kind) for e in section.serving_endpoints]),
+    build=lambda section, state: ServingBackend(
+        [ServingEndpoint(e.name, e.kind, upstream=seed.chat_upstream(e)) for e in section.serving_endpoints]
+    ),
     resource_names=lambda backend: {"serving_endpoint": sorted(e.name for e in backend.endpoints())},
 )

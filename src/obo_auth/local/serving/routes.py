@@ -1,7 +1,8 @@
 """Serving endpoint routes: list/get, invocations (an agent's are relayed to local serving:
 relay.py), and the OpenAI-compatible routes DatabricksOpenAI calls with the endpoint name as
 ``model``: chat completions, embeddings and responses (the Responses API: answered by the
-local chat model, or relayed to an agent)."""
+local chat model, or relayed to an agent). A chat endpoint the seed backs with an upstream
+model has its chat completions, Responses and chat invocations relayed there (relay.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from obo_auth.local.handler import Call, api
 from obo_auth.local.serving import chat_model, script
 from obo_auth.local.serving.chat_model import Completion, JsonOutput
 from obo_auth.local.serving.models import ServingBackend, ServingEndpoint
-from obo_auth.local.serving.relay import relay
+from obo_auth.local.serving.relay import relay, relay_to_model
 from obo_auth.local.serving.scopes import API_SCOPES
 
 # The choices one chat request may ask for: more is a 400, not a silently smaller answer.
@@ -47,9 +48,12 @@ def _endpoint_json(endpoint: ServingEndpoint) -> dict[str, Any]:
 
 def _served_entity(endpoint: ServingEndpoint) -> dict[str, Any]:
     # Chat and embedding endpoints stand for pay-per-token foundation models; an agent is a
-    # logged model, not a foundation model.
+    # logged model, not a foundation model; an upstream-backed chat endpoint is what the platform
+    # calls an external model (an OpenAI-compatible provider; its URL and key are not shown).
     if endpoint.kind == "agent":
         return {"name": endpoint.name}
+    if endpoint.upstream is not None:
+        return {"name": endpoint.name, "external_model": {"provider": "openai", "name": endpoint.upstream.model, "task": endpoint.task}}
     return {"name": endpoint.name, "foundation_model": {"name": endpoint.name}}
 
 
@@ -85,6 +89,8 @@ async def invocations(request: Request, call: Call) -> Response:
     body = await read_json(request)
     if endpoint.kind == "embedding":
         return JSONResponse(_embeddings(endpoint, body), headers={"served-model-name": endpoint.name})
+    if endpoint.upstream is not None:
+        return await _to_upstream(call, endpoint, "chat/completions", _upstream_chat_request(endpoint, body))
     return _chat(endpoint, body)
 
 
@@ -92,6 +98,28 @@ async def _relayed(request: Request, call: Call, endpoint: ServingEndpoint, body
     response = await relay(request, endpoint, body)
     call.reason += f"; relayed to the agent at {endpoint.url}"
     return response
+
+
+async def _to_upstream(call: Call, endpoint: ServingEndpoint, route: str, body: dict[str, Any]) -> Response:
+    """The request relayed to the endpoint's upstream model; the audit record says where (never the key)."""
+    assert endpoint.upstream is not None
+    field(body, "stream", bool, False)  # a 400 here rather than an upstream's guess
+    response = await relay_to_model(endpoint, route, body)
+    call.reason += f"; relayed to the upstream model {endpoint.upstream.model!r} at {endpoint.upstream.url}/{route} (status {response.status_code})"
+    return response
+
+
+def _upstream_chat_request(endpoint: ServingEndpoint, body: dict[str, Any]) -> dict[str, Any]:
+    """An /invocations body (databricks-sdk's ``serving_endpoints.query``) as the chat completions
+    request an upstream model takes: its ``messages`` and options, ``extra_params`` merged in."""
+    if not isinstance(body.get("messages"), list):
+        raise BadRequest(
+            f"Serving endpoint '{endpoint.name}' is answered by an upstream chat model: its invocations take chat 'messages' "
+            f"(relayed as chat completions); for anything else use POST /serving-endpoints/chat/completions "
+            f"or /serving-endpoints/responses with model '{endpoint.name}'."
+        )
+    extra = field(body, "extra_params", dict, None) or {}
+    return {**{key: value for key, value in body.items() if key != "extra_params"}, **extra}
 
 
 def _model(call: Call, body: dict[str, Any], kinds: tuple[str, ...], what: str) -> ServingEndpoint:
@@ -105,7 +133,10 @@ def _model(call: Call, body: dict[str, Any], kinds: tuple[str, ...], what: str) 
 @api(API_SCOPES["serving.endpoints"])
 async def chat_completions(request: Request, call: Call) -> Response:
     body = await read_json(request)
-    return _chat(_model(call, body, ("chat",), "chat completions"), body)
+    endpoint = _model(call, body, ("chat",), "chat completions")
+    if endpoint.upstream is not None:
+        return await _to_upstream(call, endpoint, "chat/completions", body)
+    return _chat(endpoint, body)
 
 
 @api(API_SCOPES["serving.endpoints"])
@@ -249,6 +280,8 @@ async def responses(request: Request, call: Call) -> Response:
     if endpoint.kind == "agent":
         _require_responses_agent(endpoint)
         return await _relayed(request, call, endpoint, json.dumps(_agent_request(body)).encode())
+    if endpoint.upstream is not None:
+        return await _to_upstream(call, endpoint, "responses", body)
     return _respond(endpoint, body)
 
 
