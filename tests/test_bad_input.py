@@ -113,7 +113,7 @@ long_name = st.one_of(
 )
 name = st.one_of(text, long_name, st.sampled_from([INDEX, "chat-model", "docs-endpoint", "a.b", "a.b.c.d", f"{INDEX}\n", "..", "%2e"]))
 json_value = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | text,
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | text,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
     max_leaves=6,  # small: generating JSON is most of an example's time
 )
@@ -205,7 +205,7 @@ FIELD_TYPES = {
 JSON_TYPES = {
     bool: st.booleans(),
     int: st.integers(),
-    float: st.floats(),  # 3.0 included: a float is never an integer to these APIs
+    float: st.floats(allow_nan=False, allow_infinity=False),  # JSON numbers; 3.0 included: a float is never an integer to these APIs
     str: text,
     list: st.lists(json_value, max_size=3),
     dict: st.dictionaries(text, json_value, max_size=3),
@@ -310,3 +310,14 @@ def test_the_admin_api_refuses_an_unusable_token_lifetime(probe, ttl):
     response = probe.send("POST", f"{ADMIN_PREFIX}/tokens", content=content, headers=probe.bearer("admin"))
     assert response.status_code == 400
     assert "ttl" in response.json()["message"]
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json_and_are_refused_in_one_line(workspace, constant):
+    """Python's json accepts them; echoed back (a Responses answer repeats temperature and tools),
+    they would make an answer no JSON encoder writes: a 500."""
+    token = workspace.issue_token("alice")
+    body = f'{{"model": "chat-model", "input": [{{"role": "user", "content": "hi"}}], "temperature": {constant}}}'
+    answer = httpx.post(f"{workspace.url}/serving-endpoints/responses", content=body, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 400
+    assert answer.json()["message"] == f"The request body is not valid JSON ({constant} is not a JSON value)."

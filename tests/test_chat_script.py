@@ -115,3 +115,69 @@ def test_the_same_question_gets_the_same_calls_streamed_or_not_and_through_the_r
     responses_tools = [{"type": "function", **t["function"]} for t in (SQL, GENIE)]
     response = oai.responses.create(model=CHAT, input=[{"role": "user", "content": question}], tools=responses_tools)
     assert [(i.name, i.call_id) for i in response.output if i.type == "function_call"] == [(c.function.name, c.id) for c in whole.tool_calls]
+
+
+# -- found by review: odd schemas and questions get a call or a clear 400, never a 500 ---------------
+
+
+def test_a_pydantic_tool_with_nested_models_is_called_with_its_refs_followed(oai):
+    import openai
+    from pydantic import BaseModel
+
+    class Filter(BaseModel):
+        team: str
+        limit: int
+
+    class Args(BaseModel):
+        query: str
+        filter: Filter
+
+    search_people = openai.pydantic_function_tool(Args, name="search_people", description="Search people.")
+    ((name, arguments),) = calls(oai, "search_people for 'sales' 3", [search_people])
+    assert name == "search_people" and arguments["query"] == "search_people for 'sales' 3"
+    assert arguments["filter"] == {"team": "search_people for 'sales' 3", "limit": 0}
+
+
+def test_too_many_tools_is_a_400(oai):
+    import openai
+
+    with pytest.raises(openai.BadRequestError, match="at most 128"):
+        calls(oai, "hi", [tool(f"t{i}") for i in range(129)])
+
+
+def test_odd_numbers_formats_and_tool_calls_are_no_500(oai):
+    limit = tool("fetch", "Fetch rows.", {"n": {"type": "integer"}, "when": {"type": "string", "format": {}}}, ["n", "when"])
+    ((_, arguments),) = calls(oai, "fetch " + "9" * 5000, [limit])
+    assert arguments["n"] == 0  # no number of the question is one the schema allows: the first within bounds
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": 5}, {"role": "tool", "tool_call_id": "x", "content": "ok"}]
+    assert oai.chat.completions.create(model=CHAT, messages=messages).choices[0].message.content == "A tool returned: ok"
+
+
+def test_apostrophes_are_not_quotes_and_numbers_end_at_a_full_stop(oai):
+    question = "What's in Alice's orders table? Use run_sql."
+    assert calls(oai, question, [SQL]) == [("run_sql", {"statement": question})]
+    page = tool("page", "Get a page.", {"size": {"type": "integer", "maximum": 50}}, ["size"])
+    assert calls(oai, "Use page with a size of 5.", [page]) == [("page", {"size": 5})]
+
+
+def test_numbers_honour_every_bound_and_a_default_only_if_allowed(oai):
+    spec = {"n": {"type": "integer", "exclusiveMinimum": 0, "multipleOf": 10, "maximum": 100, "default": 500}}
+    assert calls(oai, "Use stepper with 0 or 7 or 30", [tool("stepper", "Steps.", spec, ["n"])]) == [("stepper", {"n": 30})]
+    assert calls(oai, "Use stepper", [tool("stepper", "Steps.", spec, ["n"])]) == [("stepper", {"n": 100})]  # not the default 500: out of bounds
+
+
+def test_an_empty_list_is_no_documents_only_from_a_retrieval_tool_and_rows_with_doc_uri_are_quoted(oai):
+    assert answer(oai, "Any orders?", [("run_sql", "[]")]) == "The run_sql tool returned: []"
+    rows = json.dumps([{"doc_uri": "https://x/1", "owner": "alice", "amount": 3}])
+    assert answer(oai, "Which documents are owned?", [("run_sql", rows)]) == f"The run_sql tool returned: {rows}"
+
+
+def test_only_the_result_means_the_result_and_not_any_only(oai):
+    result = [("run_sql", '[["Alice"]]')]
+    assert answer(oai, "Which are the only ones with salary values?", result) == 'The run_sql tool returned: [["Alice"]]'
+    assert answer(oai, "Return only the names", result) == '[["Alice"]]'
+
+
+def test_two_tools_of_one_name_get_two_call_ids(oai):
+    message = oai.chat.completions.create(model=CHAT, messages=[{"role": "user", "content": "Use whoami"}], tools=[WHOAMI, WHOAMI]).choices[0].message
+    assert len({c.id for c in message.tool_calls}) == 2

@@ -498,3 +498,21 @@ def test_a_misshapen_serving_section_never_shows_a_key(serving_endpoints):
 def test_a_good_upstream_url_is_kept_rebuilt(url, rebuilt):
     loaded = load_seed(one_endpoint(upstream={"url": url, "api_key": API_KEY}))
     assert chat_upstream(loaded.serving_endpoints[-1]).url == rebuilt
+
+
+def test_the_key_is_scrubbed_in_every_json_spelling_and_never_cut_in_half():
+    """An upstream's error may echo the key JSON-escaped (PHP writes '/' as '\\/', others '\\u002b'),
+    or the 1 MiB cut may fall inside it."""
+    import asyncio
+
+    import httpx as _httpx
+
+    from obo_auth.local.serving.relay import MAX_ERROR_BYTES, _read_bounded, _scrubbed
+
+    key = "sk-Upstream/Key+abc"
+    for spelling in (key, "sk-Upstream\\/Key+abc", "sk-Upstream\\/Key\\u002babc", "sk-Upstream\\u002FKey\\u002Babc"):
+        assert _scrubbed(f'{{"error": "bad key {spelling}"}}'.encode(), key) == b'{"error": "bad key [api_key]"}'
+    body = b"x" * (MAX_ERROR_BYTES - 8) + key.encode() + b"tail"
+    answer = _httpx.Response(500, stream=_httpx.ByteStream(body))
+    kept = asyncio.run(_read_bounded(answer, key))
+    assert len(kept) <= MAX_ERROR_BYTES and b"sk-" not in kept  # scrubbed before the cut: no piece of the key is left

@@ -77,9 +77,11 @@ def parse_json(text: str | bytes, what: str) -> Any:
 
     Besides JSONDecodeError, json.loads raises a plain ValueError for integers over Python's
     4300-digit limit and RecursionError for deeply nested arrays: all are the client's fault.
+    ``NaN`` and ``Infinity``, which Python accepts and JSON does not, are refused too: echoed
+    back, they would make an answer no JSON encoder writes.
     """
     try:
-        parsed = json.loads(text)
+        parsed = json.loads(text, parse_constant=_not_json)
     except RecursionError:
         raise MalformedRequest(f"{what} is nested too deeply to parse; send a flatter JSON value.") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors too
@@ -87,6 +89,10 @@ def parse_json(text: str | bytes, what: str) -> Any:
     if not _is_text(parsed):
         raise MalformedRequest(f"{what} holds a lone UTF-16 surrogate escape (such as \\udfff), which is not text; send valid Unicode.")
     return parsed
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def reject_declared_oversize(request: Request) -> None:

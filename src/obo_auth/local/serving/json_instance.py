@@ -23,16 +23,17 @@ _FORMATS = {
 }
 
 
-def instance(schema: Any, text: str, what: str = "The 'response_format' JSON schema") -> Any:
+def instance(schema: Any, text: str, what: str = "The 'response_format' JSON schema", root: Any = None) -> Any:
     """A JSON value valid for the JSON Schema ``schema``, the same every time: its ``const`` or
     first ``enum`` value if it has one, the first ``anyOf``/``oneOf`` branch, ``allOf`` merged,
     every property of an object, ``minItems`` (at least one) items of an array, the first number
     within the bounds, ``text`` for a string (a fixed example for a known ``format``), ``true``.
     ``$ref``s within the schema are followed. Not honoured: ``pattern``, ``uniqueItems``,
     ``not`` and ``if``/``then``. A schema no value can satisfy is a 400 naming ``what`` it is.
+    ``root``: the whole schema ``schema`` is part of, where its ``$ref``s point (default: itself).
     """
     try:
-        return _Instance(schema, text).of(schema, 0)
+        return _Instance(schema if root is None else root, text).of(schema, 0)
     except _Unsatisfiable as unsatisfiable:
         raise BadRequest(f"{what} {unsatisfiable}.") from None
 
@@ -120,7 +121,8 @@ class _Instance:
         return [self.of(prefix[i] if i < len(prefix) else items, depth + 1) for i in range(count)]
 
     def _string(self, schema: dict[str, Any], depth: int) -> str:
-        value = _FORMATS.get(schema.get("format"), self.text)
+        form = schema.get("format")
+        value = _FORMATS.get(form, self.text) if isinstance(form, str) else self.text
         value = value[: _count(schema, "maxLength", len(value))]
         return value + "." * max(_count(schema, "minLength", 0) - len(value), 0)
 

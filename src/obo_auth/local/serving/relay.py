@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -154,7 +155,7 @@ async def relay_to_model(endpoint: ServingEndpoint, route: str, body: dict[str, 
         kept = {name: answer.headers[name] for name in ("content-type",) if name in answer.headers}
         return _streamed(client, answer, {**kept, **served}, f"the upstream model of {endpoint.name}")
     try:
-        said = _scrubbed(await _read_bounded(answer), key)
+        said = await _read_bounded(answer, key)
     except httpx.HTTPError as error:
         raise UpstreamFailed(f"{where} answered {answer.status_code} and broke off ({type(error).__name__}).") from None
     finally:
@@ -168,18 +169,42 @@ async def relay_to_model(endpoint: ServingEndpoint, route: str, body: dict[str, 
     return Response(said, status_code=answer.status_code, media_type=answer.headers.get("content-type"), headers=served)
 
 
-async def _read_bounded(answer: httpx.Response) -> bytes:
-    chunks, size = [], 0
+async def _read_bounded(answer: httpx.Response, key: str | None) -> bytes:
+    """At most MAX_ERROR_BYTES of the answer, scrubbed of the key: read a key's length beyond the
+    limit and scrubbed before the cut, so the cut never leaves a piece of the key behind."""
+    chunks, size, limit = [], 0, MAX_ERROR_BYTES + len(key or "")
     async for chunk in answer.aiter_raw():
-        size += len(chunk)
-        if size > MAX_ERROR_BYTES:
-            break
         chunks.append(chunk)
-    return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            break
+    data = _scrubbed(b"".join(chunks)[:limit], key)
+    if len(data) <= MAX_ERROR_BYTES:
+        return data
+    data = data[:MAX_ERROR_BYTES]
+    for cut in range(min(len(key or ""), len(data)), 0, -1):  # a key's beginning left at the very end
+        if data.endswith(key.encode()[:cut]):
+            return data[:-cut]
+    return data
 
 
 def _scrubbed(data: bytes, key: str | None) -> bytes:
-    return data.replace(key.encode(), b"[api_key]") if key else data
+    """``data`` without the key, in any spelling a JSON encoder may give it: each character as
+    itself, escaped (``\\/``) or as a ``\\uXXXX`` escape."""
+    if not key:
+        return data
+    return _spellings(key).sub(b"[api_key]", data)
+
+
+def _spellings(key: str) -> re.Pattern[bytes]:
+    parts = []
+    for c in key:
+        plain = re.escape(c.encode())
+        if c.isalnum():
+            parts.append(plain)
+        else:
+            parts.append(b"(?:" + plain + b"|\\\\" + plain + b"|\\\\u(?i:" + f"{ord(c):04x}".encode() + b"))")
+    return re.compile(b"".join(parts))
 
 
 def _said(error: Exception, key: str | None) -> str:
