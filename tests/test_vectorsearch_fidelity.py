@@ -224,7 +224,6 @@ def _raw_query(ws: LocalWorkspace, index: str, body: dict, who: str = "alice") -
         pytest.param([True] * DIMENSION, "item 0 is True", id="booleans"),
         pytest.param([[0.1]] * DIMENSION, "item 0 is [0.1]", id="nested"),
         pytest.param([0.1] * (DIMENSION - 1) + [1e39], "item 1023 (1e+39) is not a finite 32-bit float", id="beyond-float32"),
-        pytest.param([0.1] * (DIMENSION - 1) + [math.nan], "is not a finite 32-bit float", id="nan"),
         pytest.param("0.1, 0.2", "got '0.1, 0.2'", id="a-string"),
         pytest.param({"values": [0.1]}, "got {'values': [0.1]}", id="an-object"),
     ],
@@ -236,6 +235,13 @@ def test_bad_query_vectors_are_one_clear_bad_request(ws, index, vector, problem)
     assert (answer.status_code, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
     assert body["message"].startswith(f"Field 'query_vector' must be a list of {DIMENSION} numbers (the index's embedding dimension); ")
     assert problem in body["message"] and "\n" not in body["message"]
+
+
+@pytest.mark.parametrize("index", [INDEX, FAQ])
+def test_a_nan_in_a_query_vector_is_not_json_and_one_clear_bad_request(ws, index):
+    answer = _raw_query(ws, index, {"columns": ["id"], "query_vector": [0.1] * (DIMENSION - 1) + [math.nan]})
+    assert (answer.status_code, answer.json()["error_code"]) == (400, "MALFORMED_REQUEST")
+    assert answer.json()["message"] == "The request body is not valid JSON (NaN is not a JSON value)."
 
 
 def test_the_client_reports_a_bad_vector(ws):
