@@ -12,7 +12,6 @@ test_apps_service.py.)
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import signal
@@ -21,7 +20,6 @@ import subprocess
 import sys
 import time
 import uuid
-from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -32,9 +30,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from obo_auth.local import LocalWorkspace
-from obo_auth.local.seed import DEFAULT_SEED
 from obo_auth.serving import ServedApp, ServingFailed, serve_app
 from obo_auth.serving.revocation import REQUEST_ENDED
+from seeds import default_seed
 
 APPS = Path(__file__).resolve().parent / "fixtures" / "apps"
 sys.path.insert(0, str(APPS))
@@ -55,8 +53,7 @@ STREAMERS = ("erin", "frank", "gina")
 def _seed() -> dict:
     """The default seed, plus dave, who may not use the App, erin and frank, who may, and the App
     with its grants."""
-    seed = yaml.safe_load(resources.files("obo_auth.local").joinpath(DEFAULT_SEED).read_text(encoding="utf-8"))
-    seed = copy.deepcopy(seed)
+    seed = default_seed()
     seed["users"] += [{"user_name": f"{user}@example.com", "display_name": user.title()} for user in ("dave", *STREAMERS)]
     seed["apps"] = [{"name": NAME, "service_principal": "obo-agent"}]
     seed["grants"] += [{"principal": f"{user}@example.com", "privilege": "CAN_USE", "on": {"app": NAME}} for user in (*USERS, *STREAMERS)]

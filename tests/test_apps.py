@@ -11,15 +11,11 @@ guarantees shared with Model Serving run over both runtimes in the tests that ta
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,7 +24,7 @@ from starlette.routing import Route, WebSocketRoute
 
 import obo_auth
 from obo_auth import InvalidScopeError, MalformedTokenError, NoInvokerError, OboAuthError, ResourceDeclarationError
-from obo_auth.http_edge import loopback_socket
+from obo_auth.local.server import BackgroundServer
 
 ROOT = Path(__file__).resolve().parents[1]
 USERS = ("alice", "bob", "carol")
@@ -102,22 +98,6 @@ def make_app(seen: Seen) -> Starlette:
     return app
 
 
-@contextmanager
-def served(app) -> Iterator[str]:
-    sock = loopback_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def seen() -> Seen:
     return Seen()
@@ -127,8 +107,8 @@ def seen() -> Seen:
 def app_url(workspace, seen) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABRICKS_HOST", workspace.url)  # as Databricks Apps set it
-        with served(make_app(seen)) as url:
-            yield url
+        with BackgroundServer(make_app(seen)) as server:
+            yield server.url
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,9 @@ from __future__ import annotations
 import copy
 import re
 from datetime import datetime
-from importlib import resources
 
 import httpx
 import pytest
-import yaml
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound, PermissionDenied, ResourceDoesNotExist
 from databricks.sdk.service.apps import ApplicationState, ComputeState
@@ -27,9 +25,9 @@ from databricks.sdk.service.sql import StatementState
 from obo_auth.admin_api import ADMIN_PREFIX
 from obo_auth.http_edge import BadRequest
 from obo_auth.local import LocalWorkspace, SeedError
-from obo_auth.local.seed import DEFAULT_SEED
 from obo_auth.local.sql.seed import derived_warehouse_id
 from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
+from seeds import default_seed
 
 WAREHOUSE_ID = derived_warehouse_id("local-warehouse")
 INDEX = "main.docs.handbook_index"
@@ -52,12 +50,8 @@ GRANTS = [
 ]
 
 
-def _default_seed() -> dict:
-    return yaml.safe_load(resources.files("obo_auth.local").joinpath(DEFAULT_SEED).read_text(encoding="utf-8"))
-
-
 def _seed() -> dict:
-    seed = _default_seed()
+    seed = default_seed()
     seed["service_principals"] += [{"name": "hr-app-sp"}, {"name": "other-sp", "application_id": "other-sp-client-id"}]
     seed["apps"] = copy.deepcopy(APPS)
     seed["grants"] += copy.deepcopy(GRANTS)

@@ -10,18 +10,16 @@ vector search and SQL apply them: tests/test_vectorsearch.py, tests/test_sql_war
 from __future__ import annotations
 
 import copy
-from importlib import resources
 
 import pytest
-import yaml
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound, PermissionDenied
 
 from obo_auth.local import LocalWorkspace, SeedError
-from obo_auth.local.seed import DEFAULT_SEED
+from seeds import default_seed
 
 EMPLOYEES = "main.hr.employees"
-DEFAULT = yaml.safe_load(resources.files("obo_auth.local").joinpath(DEFAULT_SEED).read_text(encoding="utf-8"))
+DEFAULT = default_seed()
 
 
 @pytest.fixture(scope="module")

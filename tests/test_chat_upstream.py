@@ -17,15 +17,10 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from importlib import resources
 
 import httpx
 import openai
 import pytest
-import uvicorn
-import yaml
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.serving import ChatMessage, ChatMessageRole
 from databricks_openai import DatabricksOpenAI
@@ -34,13 +29,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from obo_auth.http_edge import loopback_socket
 from obo_auth.local import LocalWorkspace, SeedError
-from obo_auth.local.seed import DEFAULT_SEED, load_seed
+from obo_auth.local.seed import load_seed
+from obo_auth.local.server import BackgroundServer
 from obo_auth.local.serving import relay
 from obo_auth.local.serving.seed import chat_upstream
+from seeds import default_seed
 
-DEFAULT = yaml.safe_load(resources.files("obo_auth.local").joinpath(DEFAULT_SEED).read_text(encoding="utf-8"))
+DEFAULT = default_seed()
 SCOPE = ["serving.serving-endpoints"]
 # The upstreams' API keys: fake, and never to show anywhere but in the stub's Authorization header.
 API_KEY = "sk-upstream-key-3f9a1c77"
@@ -132,22 +128,6 @@ def _response(model: str, text: str) -> dict:
     }
 
 
-@contextmanager
-def served(app) -> Iterator[str]:
-    sock = loopback_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 def free_port() -> int:
     """A loopback port nothing listens on (bound, then closed)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -166,8 +146,8 @@ def seed_with(endpoints: list[dict], grants: list[tuple[str, str]]) -> dict:
 @pytest.fixture(scope="module")
 def stub():
     recorder = Stub()
-    with served(recorder.app) as url:
-        recorder.url = url
+    with BackgroundServer(recorder.app) as server:
+        recorder.url = server.url
         yield recorder
     recorder.release.set()
 

@@ -14,11 +14,9 @@ import json
 import logging
 import socket
 import threading
-from importlib import resources
 
 import httpx
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from databricks.sdk import WorkspaceClient
@@ -32,11 +30,12 @@ from starlette.routing import Route
 
 from obo_auth.local import LocalWorkspace, SeedError
 from obo_auth.local.connections import proxy
-from obo_auth.local.seed import DEFAULT_SEED, load_seed
+from obo_auth.local.seed import load_seed
 from obo_auth.local.server import BackgroundServer
 from obo_auth.redact import fingerprint
+from seeds import default_seed
 
-DEFAULT = yaml.safe_load(resources.files("obo_auth.local").joinpath(DEFAULT_SEED).read_text(encoding="utf-8"))
+DEFAULT = default_seed()
 EXTERNAL_FUNCTION = "/api/2.0/external-function"
 BOTH_SCOPES = ["catalog.connections", "serving.serving-endpoints"]
 # The connections' credentials: fake tokens that must never show anywhere but upstream.

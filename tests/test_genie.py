@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import copy
 import json
-from importlib import resources
 
 import httpx
 import pandas as pd
 import pytest
-import yaml
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import BadRequest, NotFound, OperationFailed, PermissionDenied
 from databricks.sdk.service.dashboards import MessageStatus
@@ -33,8 +31,8 @@ from obo_auth.local.genie import conversations
 from obo_auth.local.genie.questions import Plan, Unanswerable, plan
 from obo_auth.local.genie.routes import MAX_QUESTION_CHARS
 from obo_auth.local.genie.seed import derived_space_id
-from obo_auth.local.seed import DEFAULT_SEED
 from obo_auth.local.sql.seed import derived_warehouse_id
+from seeds import default_seed
 
 EMPLOYEES = "main.hr.employees"
 HR = derived_space_id("HR analytics")
@@ -58,12 +56,8 @@ GRANTS = [
 ALL_EMPLOYEES = [(1, "Alice Adams", 98000), (2, "Bob Brown", 121000), (3, "Carol Chen", 134000), (4, "Dana Diaz", 87000), (5, "Evan Evans", 310000)]
 
 
-def _default_seed() -> dict:
-    return yaml.safe_load(resources.files("obo_auth.local").joinpath(DEFAULT_SEED).read_text(encoding="utf-8"))
-
-
 def _seed() -> dict:
-    seed = copy.deepcopy(_default_seed())
+    seed = copy.deepcopy(default_seed())
     seed["genie_spaces"] = copy.deepcopy(SPACES)
     seed["sql_warehouses"].append({"name": "private warehouse"})
     seed["service_principals"].append({"name": "report-bot"})

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from importlib import resources
 
 import pytest
 import yaml
@@ -19,9 +18,10 @@ from click.testing import CliRunner
 from obo_auth.cli.main import cli
 from obo_auth.local import LocalWorkspace, SeedError
 from obo_auth.local.identity.models import default_application_id, service_principal_id, user_id
-from obo_auth.local.seed import DEFAULT_SEED, load_seed
+from obo_auth.local.seed import load_seed
+from seeds import default_seed
 
-DEFAULT = yaml.safe_load(resources.files("obo_auth.local").joinpath(DEFAULT_SEED).read_text(encoding="utf-8"))
+DEFAULT = default_seed()
 
 
 def _set(path: str, value):

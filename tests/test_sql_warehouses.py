@@ -11,11 +11,9 @@ use and functions some may not execute. Nothing is mocked; two tests shorten a m
 from __future__ import annotations
 
 import json
-from importlib import resources
 
 import httpx
 import pytest
-import yaml
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import BadRequest, InvalidState, NotFound, PermissionDenied
 from databricks.sdk.service.sql import ExecuteStatementRequestOnWaitTimeout, StatementParameterListItem, StatementState
@@ -23,12 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from obo_auth.local import LocalWorkspace
-from obo_auth.local import seed as seed_module
 from obo_auth.local.seed_parts import SeedError
 from obo_auth.local.sql import execution
 from obo_auth.local.sql.compile import VIEW_PREFIX
 from obo_auth.local.sql.request import MAX_STATEMENT_CHARS
 from obo_auth.local.sql.seed import derived_warehouse_id
+from seeds import default_seed
 
 EMPLOYEES = "main.hr.employees"
 STATEMENTS = "/api/2.0/sql/statements"
@@ -40,13 +38,8 @@ HEAVY_JOIN = ", ".join(f"{EMPLOYEES} e{i}" for i in range(20))
 HTTP_PROPERTIES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
-def _default_seed() -> dict:
-    text = resources.files("obo_auth.local").joinpath(seed_module.DEFAULT_SEED).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
-
-
 def _custom_seed() -> dict:
-    seed = _default_seed()
+    seed = default_seed()
     seed["functions"] += [
         {"name": "main.tools.secret_number", "returns": "int", "body": "42"},
         {"name": "main.tools.greet", "parameters": {"who": "string"}, "returns": "string", "body": "concat('hello ', who, ' from ', current_user())"},
@@ -572,7 +565,7 @@ def test_a_token_without_the_sql_scopes_gets_invalid_scope(workspace):
     ],
 )
 def test_a_bad_warehouse_seed_is_refused_before_anything_starts(warehouses, grants, problem):
-    seed = _default_seed()
+    seed = default_seed()
     seed["sql_warehouses"] = warehouses
     seed["grants"] = [g for g in seed["grants"] if "sql_warehouse" not in g["on"]] + grants
     with pytest.raises(SeedError, match="invalid seed") as refused:

@@ -17,6 +17,7 @@ from databricks_openai import DatabricksOpenAI
 
 import obo_auth
 from obo_auth.local.sql.seed import derived_warehouse_id
+from seeds import default_seed
 
 GENIE_SPACE = "1eec1f60c07f5b62857d1e7828e413a0"  # the default seed's "HR analytics"
 WAREHOUSE_ID = derived_warehouse_id("local-warehouse")
@@ -117,15 +118,10 @@ def test_two_tools_named_at_once_are_both_called_and_both_answered(ask):
 def test_the_platforms_obo_test_agent_runs_unmodified_on_an_endpoint_named_as_on_databricks(invoker_token):
     """The platform's own OBO test agent: a zero-argument whoami tool through get_open_ai_client()
     on databricks-claude-sonnet-4-6; a seed names a scripted chat endpoint so."""
-    import copy
-    from importlib import resources
 
-    import yaml
 
     from obo_auth.local import LocalWorkspace
-    from obo_auth.local.seed import DEFAULT_SEED
-
-    seed = copy.deepcopy(yaml.safe_load(resources.files("obo_auth.local").joinpath(DEFAULT_SEED).read_text(encoding="utf-8")))
+    seed = default_seed()
     seed["serving_endpoints"].append({"name": "databricks-claude-sonnet-4-6", "kind": "chat"})
     seed["grants"].append({"principal": "users", "privilege": "CAN_QUERY", "on": {"serving_endpoint": "databricks-claude-sonnet-4-6"}})
     whoami_tool = {"type": "function", "function": {"name": "whoami", "description": "Get the current user", "parameters": {"type": "object", "properties": {}}}}

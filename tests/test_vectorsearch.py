@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from importlib import resources
 
 import mlflow
 import pytest
-import yaml
 from databricks.ai_search.client import VectorSearchClient
 from databricks.ai_search.exceptions import AISearchException, BadRequest, NotFound, PermissionDenied
 from databricks.ai_search.index import VectorSearchIndex
@@ -26,7 +24,7 @@ from databricks_langchain import VectorSearchRetrieverTool as LangchainRetriever
 from databricks_openai import VectorSearchRetrieverTool as OpenAIRetrieverTool
 
 from obo_auth.local import LocalWorkspace
-from obo_auth.local import seed as seed_module
+from seeds import default_seed
 
 INDEX = "main.docs.handbook_index"
 ENDPOINT = "docs-endpoint"
@@ -42,12 +40,7 @@ LANGCHAIN_CONSTRUCTION = [INDEX_PATH, SERVING_PATH, INDEX_PATH, INDEX_PATH, TABL
 OPENAI_CONSTRUCTION = [INDEX_PATH, SERVING_PATH, INDEX_PATH, TABLE_PATH]
 
 
-def _default_seed() -> dict:
-    text = resources.files("obo_auth.local").joinpath(seed_module.DEFAULT_SEED).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
-
-
-ROWS = {row["id"]: row for row in next(t for t in _default_seed()["tables"] if t["name"] == "main.docs.handbook")["rows"]}
+ROWS = {row["id"]: row for row in next(t for t in default_seed()["tables"] if t["name"] == "main.docs.handbook")["rows"]}
 HR_IDS = {i for i, row in ROWS.items() if row["audience"] == "hr"}
 
 
@@ -206,7 +199,7 @@ PAYROLL = "main.finance.payroll_index"
 def two_indexes():
     """Two indexes on one endpoint: alice and carol read the handbook, bob the payroll index,
     dana (group index-admins) both, obo-agent neither."""
-    seed = _default_seed()
+    seed = default_seed()
     handbook = next(t for t in seed["tables"] if t["name"] == "main.docs.handbook")
     seed["tables"].append({"name": "main.finance.payroll", "columns": handbook["columns"], "rows": handbook["rows"][:2]})
     seed["indexes"].append({**seed["indexes"][0], "name": PAYROLL, "source_table": "main.finance.payroll"})
@@ -410,7 +403,7 @@ def test_service_principal_without_a_grant_is_denied(workspace):
 
 
 def test_oauth_m2m_client_mints_its_token_and_queries_the_index_url():
-    seed = _default_seed()
+    seed = default_seed()
     seed["grants"].append({"principal": "obo-agent", "privilege": "SELECT", "on": {"index": INDEX}})
     with LocalWorkspace(seed) as ws:
         client_id, client_secret = ws.client_credentials("obo-agent")

@@ -14,13 +14,11 @@ from __future__ import annotations
 import copy
 import json
 import math
-from importlib import resources
 
 import httpx
 import mlflow
 import numpy as np
 import pytest
-import yaml
 from databricks.ai_search.client import VectorSearchClient
 from databricks.ai_search.exceptions import BadRequest, PermissionDenied
 from databricks.sdk import WorkspaceClient
@@ -36,6 +34,7 @@ from langchain_core.embeddings import Embeddings
 from obo_auth.local import LocalWorkspace, SeedError
 from obo_auth.local import seed as seed_module
 from obo_auth.local.embedding_model import DIMENSION, embed
+from seeds import default_seed
 
 INDEX = "main.docs.handbook_index"
 FAQ = "main.docs.faq_index"
@@ -51,18 +50,13 @@ FAQ_ROWS = [
 ]
 
 
-def _default_seed() -> dict:
-    text = resources.files("obo_auth.local").joinpath(seed_module.DEFAULT_SEED).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
-
-
-HANDBOOK = {row["id"]: row for row in next(t for t in _default_seed()["tables"] if t["name"] == "main.docs.handbook")["rows"]}
+HANDBOOK = {row["id"]: row for row in next(t for t in default_seed()["tables"] if t["name"] == "main.docs.handbook")["rows"]}
 HR_IDS = {i for i, row in HANDBOOK.items() if row["audience"] == "hr"}
 
 
 def _seed_with_faq() -> dict:
     """The default seed plus a Direct Vector Access index that alice and carol may read, bob not."""
-    seed = _default_seed()
+    seed = default_seed()
     seed["indexes"].append(
         {
             "name": FAQ,
@@ -441,7 +435,7 @@ def test_unknown_index_type_names_the_choices():
 
 
 def test_a_delta_sync_index_may_still_leave_index_type_out():
-    seed = _default_seed()
+    seed = default_seed()
     assert "index_type" not in seed["indexes"][0]
     explicit = copy.deepcopy(seed)
     explicit["indexes"][0]["index_type"] = "DELTA_SYNC"

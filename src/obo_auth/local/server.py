@@ -39,3 +39,10 @@ class BackgroundServer:
         if self._thread.is_alive():
             self._thread.join(timeout=_STARTUP_TIMEOUT_SECONDS)
         self._socket.close()
+
+    def __enter__(self) -> BackgroundServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
