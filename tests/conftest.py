@@ -22,6 +22,9 @@ import obo_auth
 from obo_auth.invoker import SERVING_FLAGS
 from obo_auth.local import LocalWorkspace
 
+# The reliability tests' fixtures (issue 14): minted tokens, the example agent logged once per session.
+pytest_plugins = ["reliability_support"]
+
 # No timed assertions in tests (the machines are shared and noisy): hypothesis's per-example
 # deadline is one, so it is off everywhere; speed is measured by benchmarks/ instead.
 settings.register_profile("obo_auth", deadline=None)

@@ -359,6 +359,8 @@ def test_questions_naming_an_unknown_user_are_refused_before_serving(models):
     ("arguments", "message"),
     [
         (["/no/such/model"], "Error: no model at /no/such/model (no MLmodel file there)"),
+        # The home directory of a user this machine does not have: was a RuntimeError traceback.
+        (["~no-such-user-here/model"], "Error: no model at ~no-such-user-here/model (no MLmodel file there)"),
         (["models:/nothing/1"], "Error: no model models:/nothing/1 in the MLflow store"),
         (["MODEL", "--run", "/no/such/questions.yaml"], "Error: no questions file at /no/such/questions.yaml"),
         (["MODEL", "--seed", "seed.yaml"], "Error: --seed is for --run"),

@@ -25,6 +25,7 @@ import pytest
 
 import obo_auth
 from obo_auth import model_store
+from obo_auth.admin_api import AUDIT_PATH
 from obo_auth.local import LocalWorkspace
 
 CLI = [sys.executable, "-c", "from obo_auth.cli.main import cli; cli()"]
@@ -157,6 +158,58 @@ def test_serve_prints_only_its_announcement_on_stdout_and_answers_through_the_wo
     assert "[NOTICE]" in stderr.read_text()  # the vector-search client did print it: on stderr
     assert "[NOTICE]" not in "".join(announced) + rest
     assert rest == "" and len(announced) == 6
+
+
+def _model_process(server: subprocess.Popen) -> int:
+    """The pid of the serving process `obo-auth serve` started."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    found = [int(pid) for pid in children if b"obo_auth.serving" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(found) == 1, children
+    return found[0]
+
+
+def _audit(url: str, environment: dict[str, str]) -> list[dict]:
+    runtime = json.loads(next(Path(environment["OBO_AUTH_HOME"]).glob(f"workspace-{_port(url)}*.json")).read_text())
+    answer = httpx.get(f"{url}{AUDIT_PATH}", headers={"Authorization": f"Bearer {runtime['admin_token']}"}, timeout=30)
+    answer.raise_for_status()
+    return answer.json()["records"]
+
+
+def test_serve_stops_when_its_model_process_is_killed_and_leaves_no_token_or_relay(running_workspace, environment, logged_example, tmp_path):
+    """The model process killed under it (the OOM killer, a crash in native code): `obo-auth serve`
+    says so in one `Error:` line and exits, having revoked every token the process minted (the
+    agent's own credential among them) and cleared its relay registration, instead of announcing a
+    dead endpoint while the workspace relays callers and their tokens to the freed port."""
+    stderr = tmp_path / "stderr.log"
+    with open(stderr, "w") as errors:
+        server = subprocess.Popen(
+            [*CLI, "serve", logged_example.model_uri, "--endpoint", "doomed"], env=environment, cwd=tmp_path,
+            stdout=subprocess.PIPE, stderr=errors, text=True,
+        )  # fmt: skip
+    try:
+        line = ""
+        while not line.startswith("Try: "):
+            line = server.stdout.readline()
+            assert line, f"obo-auth serve stopped:\n{stderr.read_text()}"
+        through_workspace = f"{running_workspace}/serving-endpoints/doomed/invocations"
+        alice = {"Authorization": f"Bearer {_token(environment, 'alice')}"}
+        assert httpx.post(through_workspace, json=QUESTION, headers=alice, timeout=120).status_code == 200
+        os.kill(_model_process(server), signal.SIGKILL)
+        server.wait(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode == 1 and server.stdout.read() == ""
+    assert stderr.read_text().strip().splitlines()[-1] == (
+        "Error: the model process was killed (SIGKILL), so obo-auth serve stopped; its output above may say why. "
+        "Run obo-auth serve again to serve it."
+    )
+    relayed = httpx.post(through_workspace, json=QUESTION, headers=alice, timeout=30)
+    # No longer registered: nothing is relayed to the freed port.
+    assert relayed.status_code == 503 and "an agent that nothing serves" in relayed.json()["message"], relayed.text
+    revoked = [r for r in _audit(running_workspace, environment) if "minted for a local process" in (r.get("reason") or "")]
+    assert len(revoked) == 1 and "token of a local serving process that was killed" in revoked[0]["reason"], revoked
+    assert re.search(r"admin revoked [1-9]\d* token\(s\)", revoked[0]["reason"]) and "obo-agent" in revoked[0]["reason"], revoked
 
 
 def test_serve_without_any_running_workspace_says_how_to_start_one(tmp_path):

@@ -43,6 +43,19 @@ _SYSTEM_ENVIRONMENT = (
     "SERVING_CREDENTIALS_DIR",
     *SERVING_FLAGS,
 )
+# How long the user client and the system client retry a call the workspace answers with 429 or
+# 503, or cannot be reached for, before it raises (databricks-sdk's retried(): TimeoutError, the last error as its
+# cause). The SDK's default is 300 s, longer than the request it runs in: Model Serving ends a
+# request at 297 s (obo_auth's max_request_seconds defaults to 300), so a throttled or unreachable
+# workspace would hang the request until the platform kills it, and the user would get a gateway
+# timeout instead of an answer that says what failed. 30 s rides
+# out a throttling burst or a restart (about 15 attempts at the SDK's 1 s default Retry-After, or
+# 6 connection attempts at its 1, 2, 3 ... s back-off), and leaves the request 267 s: an agent can
+# make several such calls in a row, and still answer. The bound also applies to the host-metadata
+# probe when a client is first built, so a workspace unreachable from the very first
+# request costs two bounds. A Retry-After longer than the bound is still honoured once: the SDK
+# checks its deadline only between attempts.
+RETRY_TIMEOUT_SECONDS = 30
 # What a request-bound token's characters are: not a token, refused by any workspace, and
 # refused by obo_auth.as_user (":" cannot appear in a bearer token).
 PLACEHOLDER = "obo_auth:request-bound-user-token"
@@ -138,7 +151,7 @@ def user_client(host: str) -> WorkspaceClient:
 
     Built once: the host-metadata round trip happens here, not per request.
     """
-    config = IsolatedConfig(host=host, credentials_strategy=RequestInvoker(host))
+    config = IsolatedConfig(host=host, credentials_strategy=RequestInvoker(host), retry_timeout_seconds=RETRY_TIMEOUT_SECONDS)
     # Straight into the attribute store: the `token` descriptor would str() it into the placeholder.
     config._inner["token"] = RequestBoundToken(host)
     return WorkspaceClient(config=config)
@@ -150,7 +163,7 @@ def system_client() -> WorkspaceClient:
     key = _environment_key()
     with _system_lock:
         if _system is None or _system[0] != key:
-            _system = (key, WorkspaceClient())
+            _system = (key, WorkspaceClient(config=Config(retry_timeout_seconds=RETRY_TIMEOUT_SECONDS)))
         return _system[1]
 
 

@@ -202,7 +202,11 @@ def local_path(model_uri: str) -> Path | None:
     """The model's directory when ``model_uri`` is a path (or ``file:`` URI), else None."""
     if model_uri.startswith(STORE_SCHEMES):
         return None
-    return Path(model_uri.removeprefix("file://")).expanduser()
+    path = Path(model_uri.removeprefix("file://"))
+    try:
+        return path.expanduser()
+    except RuntimeError:  # "~name" of a user this machine does not have: a path where no model is
+        return path
 
 
 def _malformed(what: str, model_uri: str | None = None) -> ModelUnreadable:

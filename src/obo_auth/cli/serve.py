@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from obo_auth.cli.foreground import stop_on_sigterm, wait_until_stopped
+from obo_auth.cli.foreground import process_ended, stop_on_sigterm, wait_until_stopped
 from obo_auth.cli.workspace import _find_runtime, console, runtime_for_url
 
 if TYPE_CHECKING:  # obo_auth.serving is imported when the command runs: `obo-auth --help` stays quick
@@ -37,7 +37,8 @@ def serve(model_uri: str, workspace_url: str | None, port: int, endpoint: str, a
     try:
         with serve_model(model_uri, access, endpoint, port=port, agent_principal=agent_principal, show_output=True) as served:
             _announce(model_uri, served)
-            wait_until_stopped()
+            code = wait_until_stopped(served.exit_code)
+            raise click.ClickException(process_ended("the model process", code, "obo-auth serve"))  # leaving the block cleans up after it
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM is how it is meant to stop; leaving the block stopped the serving process
     except ServingFailed as failed:

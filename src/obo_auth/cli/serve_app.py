@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from obo_auth.cli.foreground import stop_on_sigterm, wait_until_stopped
+from obo_auth.cli.foreground import process_ended, stop_on_sigterm, wait_until_stopped
 from obo_auth.cli.workspace import _find_runtime, console, runtime_for_url
 
 if TYPE_CHECKING:  # obo_auth.serving is imported when the command runs: `obo-auth --help` stays quick
@@ -49,7 +49,8 @@ def serve_app(app_ref: str, name: str, workspace_url: str | None, port: int, bun
     try:
         with serve(app_ref, access, name, bundle=bundle, port=port, app_principal=app_principal, app_dir=app_dir, show_output=True) as served:
             _announce(served)
-            wait_until_stopped()
+            code = wait_until_stopped(served.exit_code)
+            raise click.ClickException(process_ended("the App process", code, "obo-auth serve-app"))  # leaving the block cleans up after it
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM is how it is meant to stop; leaving the block stopped the App process
     except ServingFailed as failed:

@@ -9,13 +9,20 @@ import uvicorn
 from obo_auth.http_edge import loopback_socket
 
 _STARTUP_TIMEOUT_SECONDS = 30
+# How long an idle keep-alive connection stays open. uvicorn's default (5 s) equals httpx's pool
+# expiry (5 s): a client reusing a connection just as the server closes it gets "connection reset"
+# (local serving's admin calls did, about once in 50,000 under load, failing a request with a 503).
+# Clients drop idle connections well before this, as they do with the platform's front ends.
+KEEP_ALIVE_SECONDS = 75
 
 
 class BackgroundServer:
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
         self._socket = loopback_socket(port, host)
         self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5)
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5, timeout_keep_alive=KEEP_ALIVE_SECONDS
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True, name=f"obo-auth-server-{self.port}")
 

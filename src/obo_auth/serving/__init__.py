@@ -18,9 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,7 +29,8 @@ from obo_auth import model_store
 from obo_auth.serving.environment import model_environment
 from obo_auth.serving.errors import ServingFailed
 from obo_auth.serving.model_checks import model_not_found, store_cannot_hold
-from obo_auth.serving.workspace_link import WorkspaceAccess
+from obo_auth.serving.revocation import SERVING_KILLED
+from obo_auth.serving.workspace_link import WorkspaceAccess, WorkspaceLink, WorkspaceRefused
 
 if TYPE_CHECKING:
     from obo_auth.local import LocalWorkspace
@@ -46,8 +48,24 @@ _STOP_TIMEOUT_SECONDS = 15
 _STDERR = 2
 
 
+def _still_running() -> int | None:
+    return None
+
+
 @dataclass(frozen=True)
-class ServedEndpoint:
+class _ServedProcess:
+    # The serving process's Popen.poll: its exit code once it has exited (negative: killed by
+    # that signal), None while it runs.
+    _poll: Callable[[], int | None] = field(default=_still_running, kw_only=True, repr=False, compare=False)
+
+    def exit_code(self) -> int | None:
+        """None while the process serving this runs; its exit code once it has exited (killed:
+        minus the signal), e.g. so that ``obo-auth serve`` stops, and cleans up, when it dies."""
+        return self._poll()
+
+
+@dataclass(frozen=True)
+class ServedEndpoint(_ServedProcess):
     url: str
     endpoint: str
     user_scopes: tuple[str, ...] | None  # what end-user tokens are downscoped to; None: no user auth policy
@@ -57,7 +75,7 @@ class ServedEndpoint:
 
 
 @dataclass(frozen=True)
-class ServedApp:
+class ServedApp(_ServedProcess):
     url: str  # the front door: every request needs 'Authorization: Bearer <token>' of a workspace identity
     name: str  # the App's name in the workspace (WorkspaceClient().apps.get(name).url is ``url``)
     app_ref: str  # what is served, "module:attribute"
@@ -99,8 +117,13 @@ def serve(
     # The store is passed explicitly: one set in this process with mlflow.set_tracking_uri
     # (or obo_auth's default) is not in the environment the model process inherits.
     environment = {**model_environment(os.environ), "MLFLOW_TRACKING_URI": store}
-    with _serving_process(arguments, environment, workspace.admin_token, show_output=show_output) as (process, ready, log):
-        yield _wait_until_ready(process, ready, log, lambda announced: _endpoint_when_pinged(announced, workspace.url))
+
+    def unregister(link: WorkspaceLink) -> None:
+        link.register_endpoint(endpoint, url=None)
+
+    with _serving_process(arguments, environment, workspace, unregister, show_output=show_output) as (process, ready, log):
+        served = _wait_until_ready(process, ready, log, lambda announced: _endpoint_when_pinged(announced, workspace.url))
+        yield replace(served, _poll=process.poll)
 
 
 @contextmanager
@@ -150,7 +173,11 @@ def serve_app(
     # every request). Created here if it is obo_auth's default and new: mlflow would otherwise put a new
     # store's artifacts under ./mlruns of the App's source directory.
     environment = {**model_environment(os.environ), "MLFLOW_TRACKING_URI": model_store.use_default_unless_set()}
-    with _serving_process(arguments, environment, workspace.admin_token, show_output=show_output, cwd=target.directory) as (process, ready, log):
+
+    def unregister(link: WorkspaceLink) -> None:
+        link.register_app(name, None, list(scopes or []), app_principal)
+
+    with _serving_process(arguments, environment, workspace, unregister, show_output=show_output, cwd=target.directory) as (process, ready, log):
 
         def served(announced: dict[str, Any]) -> ServedApp:
             found = announced["user_api_scopes"]
@@ -160,7 +187,7 @@ def serve_app(
             )  # fmt: skip
 
         # The App process announces itself once it is registered in the workspace, so it is ready then.
-        yield _wait_until_ready(process, ready, log, served, what="the local App")
+        yield replace(_wait_until_ready(process, ready, log, served, what="the local App"), _poll=process.poll)
 
 
 def _access(workspace: LocalWorkspace | WorkspaceAccess) -> WorkspaceAccess:
@@ -171,29 +198,69 @@ def _access(workspace: LocalWorkspace | WorkspaceAccess) -> WorkspaceAccess:
 
 @contextmanager
 def _serving_process(
-    arguments: list[str], environment: dict[str, str], admin_token: str, *, show_output: bool, cwd: Path | None = None
+    arguments: list[str],
+    environment: dict[str, str],
+    workspace: WorkspaceAccess,
+    unregister: Callable[[WorkspaceLink], None],
+    *,
+    show_output: bool,
+    cwd: Path | None = None,
 ) -> Iterator[tuple[subprocess.Popen, Path, Path | None]]:
     """``python -m <arguments> --ready-file F`` with ``environment`` and the admin credential on
     its stdin; stopped with SIGTERM (killed past _STOP_TIMEOUT_SECONDS) when the block ends.
     Yields the process, its ready file, and its log (None with ``show_output``: it writes to
-    this process's stderr)."""
+    this process's stderr).
+
+    Its temporary files (the agent's credentials directory among them) go in this block's own
+    temporary directory, and every token it mints is tagged (``--minted-for``): a process killed
+    before its own clean-up (SIGKILL, the OOM killer, a crash in native code) leaves no credential
+    on disk, no live token and no registration pointing at its freed port, once the block ends.
+    """
     with tempfile.TemporaryDirectory(prefix="obo-auth-serve-") as scratch:
         ready = Path(scratch) / "ready.json"
         log = Path(scratch) / "server.log"
+        temporary = Path(scratch) / "tmp"
+        temporary.mkdir()
+        minted_for = f"local-serving-{uuid.uuid4().hex}"
         with open(log, "wb") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", *arguments, "--ready-file", str(ready)],
-                env=environment,
+                [sys.executable, "-m", *arguments, "--ready-file", str(ready), "--minted-for", minted_for],
+                env={**environment, "TMPDIR": str(temporary)},
                 cwd=cwd,
                 stdin=subprocess.PIPE,
                 stdout=_STDERR if show_output else output,
                 stderr=None if show_output else subprocess.STDOUT,
             )
         try:
-            _hand_over(process, admin_token)
+            _hand_over(process, workspace.admin_token)
             yield process, ready, None if show_output else log
         finally:
             _stop(process)
+            # Killed by a signal, so it ran none of its own clean-up; unless it had reported why it
+            # could not start, which it does once its clean-up is done (and it may be stopped after).
+            if process.returncode < 0 and not _reported_failure(ready):
+                _clean_up_after(workspace, minted_for, unregister)
+
+
+def _reported_failure(ready: Path) -> bool:
+    try:
+        return "error" in json.loads(ready.read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def _clean_up_after(workspace: WorkspaceAccess, minted_for: str, unregister: Callable[[WorkspaceLink], None]) -> None:
+    """What a killed serving process could not do: revoke the tokens it minted (its requests',
+    its agent's) and stop the workspace relaying callers to its freed port. (Its temporary
+    files are in the block's directory, removed with it.) A workspace that is gone needs neither."""
+    link = WorkspaceLink(workspace.url, workspace.admin_token)
+    try:
+        link.revoke_minted_for(minted_for, SERVING_KILLED)
+        unregister(link)
+    except WorkspaceRefused:
+        pass
+    finally:
+        link.close()
 
 
 def _refuse_taken_port(port: int) -> None:

@@ -28,11 +28,12 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from obo_auth.http_edge import ApiError, PermissionDenied, Unauthenticated, bearer_token, read_json
+from obo_auth.http_edge import ApiError, BadRequest, EndpointNotFound, PermissionDenied, Unauthenticated, bearer_token, json_type, read_json
 from obo_auth.redact import scrub
 from obo_auth.scopes import covers
 from obo_auth.serving import runtime
@@ -93,7 +94,11 @@ def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callab
         def secrets() -> list[str]:  # read when an error is scrubbed: the agent's credential rotates
             return [s for s in (bearer_token(request), token.value, *standing_secrets()) if s]
 
-        if payload.pop("stream", False):
+        streamed = payload.pop("stream", None)
+        if streamed is not None and not isinstance(streamed, bool):  # "false" is not false: refused, never streamed
+            await run_in_threadpool(token.revoke)  # the agent never ran
+            return BadRequest(f"Field 'stream' must be a boolean, got {json_type(streamed)}.").to_response()
+        if streamed:
             def stream(emit: Callable[[Any], None]) -> None:
                 handle(lambda: _drain(served.model.predict_stream(payload), emit), token)
 
@@ -109,7 +114,19 @@ def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callab
     async def ping(request: Request) -> Response:
         return PlainTextResponse("\n")
 
-    return Starlette(routes=[Route("/invocations", invocations, methods=["POST"]), Route("/ping", ping, methods=["GET"])])
+    routes = [Route("/invocations", invocations, methods=["POST"]), Route("/ping", ping, methods=["GET"]), Route("/health", ping, methods=["GET"])]
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """An unknown route or method answers in the Databricks error shape too, as every other error here."""
+    if exc.status_code == 404:
+        error = EndpointNotFound(f"No API at {request.url.path[:200]}: local serving answers POST /invocations, GET /ping and GET /health.")
+    elif exc.status_code == 405:
+        error = ApiError(f"{request.method[:20]} is not allowed on {request.url.path[:200]}.", error_code="BAD_REQUEST", status=405)
+    else:
+        error = ApiError(str(exc.detail), error_code="BAD_REQUEST", status=exc.status_code)
+    return error.to_response()
 
 
 def _authorize(request: Request, served: ServedModel, link: WorkspaceLink, unavailable: Unavailable) -> str | None:

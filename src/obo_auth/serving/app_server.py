@@ -44,7 +44,7 @@ from obo_auth.serving.runtime import LOGIN_VARIABLE_PREFIXES
 from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
 
 # The stop machinery is the model process's: the same signals, the same grace, the same report.
-from obo_auth.serving.server import GRACEFUL_SHUTDOWN_SECONDS, STOP_SIGNALS, cannot_start, exit_on_signal, listen, report
+from obo_auth.serving.server import GRACEFUL_SHUTDOWN_SECONDS, KEEP_ALIVE_SECONDS, STOP_SIGNALS, cannot_start, exit_on_signal, listen, report
 
 if TYPE_CHECKING:
     from obo_auth.serving.app_front_door import FrontedApp
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app-principal", default="obo-agent", help="The App's service principal.")
     parser.add_argument("--user-api-scopes", help="JSON list: what each user's forwarded token is downscoped to (default: no user authorization).")
     parser.add_argument("--ready-file", required=True, help="Where to write the URL once serving, or why it cannot start.")
+    parser.add_argument("--minted-for", help="The tag every token this process mints is recorded with (serve_app() revokes them all should it be killed).")
     args = parser.parse_args(argv)
     admin_token = sys.stdin.readline().strip()
     if not admin_token:
@@ -173,7 +174,10 @@ def main(argv: list[str] | None = None) -> None:
     scopes = json.loads(args.user_api_scopes) if args.user_api_scopes else None
     try:
         target = app_target(args.app_ref, args.app_dir)
-        run(target, args.workspace, admin_token, name=args.name, port=args.port, app_principal=args.app_principal, user_api_scopes=scopes, ready_file=ready_file)
+        run(
+            target, args.workspace, admin_token, name=args.name, port=args.port, app_principal=args.app_principal,
+            user_api_scopes=scopes, ready_file=ready_file, minted_for=args.minted_for,
+        )  # fmt: skip
     except ServingFailed as failed:
         report(ready_file, {"error": str(failed)})
         sys.exit(1)
@@ -189,6 +193,7 @@ def run(
     app_principal: str,
     user_api_scopes: list[str] | None,
     ready_file: Path,
+    minted_for: str | None = None,
 ) -> None:
     import uvicorn
 
@@ -196,7 +201,7 @@ def run(
     from obo_auth.serving.revocation import LiveTokens
 
     sock = listen(port)
-    link = WorkspaceLink(workspace_url, admin_token)
+    link = WorkspaceLink(workspace_url, admin_token, minted_for)
     live = LiveTokens()
     try:
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -210,6 +215,7 @@ def run(
         door = AppFrontDoor(app, fronted, link, standing_secrets=lambda: [admin_token], live=live)
         config = uvicorn.Config(
             door, log_level="warning", access_log=False, lifespan="auto", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             proxy_headers=False,  # the front door is the proxy: a client's X-Forwarded-For must not become x-real-ip
         )  # fmt: skip
         server = uvicorn.Server(config)

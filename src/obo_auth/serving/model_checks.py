@@ -15,6 +15,7 @@ from typing import Any
 
 from obo_auth import mlmodel
 from obo_auth.serving.errors import ServingFailed
+from obo_auth.terminal import printable
 
 # Types the local workspace does not hold (Lakebase) have no names in
 # WorkspaceLink.resource_names() to check against, and are left to the platform. An App a model
@@ -24,7 +25,13 @@ _LISTED_AT_MOST = 5
 
 
 def model_not_found(model_uri: str, store: str) -> ServingFailed:
-    return ServingFailed(str(mlmodel.model_not_found(model_uri, store)))
+    return _failed(str(mlmodel.model_not_found(model_uri, store)))
+
+
+def _failed(message: str) -> ServingFailed:
+    """One line, shown as a terminal only displays it: a model URI or a name from an MLmodel may
+    hold line breaks or escape sequences, and ``obo-auth serve`` prints this as its ``Error:`` line."""
+    return ServingFailed(printable(message))
 
 
 def store_cannot_hold(model_uri: str, store: str) -> bool:
@@ -42,7 +49,7 @@ def read_model(model_uri: str, store: str) -> Any:
     try:
         return mlmodel.read_model(model_uri, store)
     except mlmodel.ModelUnreadable as unreadable:
-        raise ServingFailed(str(unreadable)) from None
+        raise _failed(str(unreadable)) from None
 
 
 def declared_resources(model: Any) -> list[tuple[str, str]]:
@@ -50,7 +57,7 @@ def declared_resources(model: Any) -> list[tuple[str, str]]:
     try:
         return mlmodel.declared_resources(model)
     except mlmodel.ModelUnreadable as unreadable:
-        raise ServingFailed(str(unreadable)) from None
+        raise _failed(str(unreadable)) from None
 
 
 def check_resources(model: Any, existing: dict[str, list[str]], workspace_url: str) -> None:
@@ -64,11 +71,11 @@ def check_resources(model: Any, existing: dict[str, list[str]], workspace_url: s
     where = f"the workspace at {workspace_url}"
     if len(described) == 1:
         (what, nearest), = described
-        raise ServingFailed(
+        raise _failed(
             f"the model declares {what}, which does not exist in {where} ({nearest}); seed it, or fix the declaration and log the model again"
         )
     listed = "; ".join(f"{what} ({nearest})" for what, nearest in described)
-    raise ServingFailed(
+    raise _failed(
         f"the model declares {len(described)} resources that do not exist in {where}: {listed}; "
         "seed them, or fix the declarations and log the model again"
     )

@@ -17,15 +17,20 @@ logger = logging.getLogger("obo_auth.serving")
 
 REQUEST_ENDED = "token of a request that ended"
 SERVING_STOPPED = "agent credential of a local serving process that stopped"
+# serve() / serve_app() revoke with this what their process minted, when it was killed before it could.
+SERVING_KILLED = "token of a local serving process that was killed"
 
 
-def revoke(link: WorkspaceLink, token: str, reason: str) -> None:
+def revoke(link: WorkspaceLink, token: str, reason: str) -> bool:
     """Revokes ``token``; a workspace that refuses or is gone is logged, never raised: the
-    request or shutdown that ends must not fail for it (the token's lifetime still bounds it)."""
+    request or shutdown that ends must not fail for it (the token's lifetime still bounds it).
+    False when the workspace could not be reached (503): worth trying again later."""
     try:
         link.revoke(token, reason)
     except WorkspaceRefused as refused:
         logger.warning("could not revoke the %s (%s): %s", reason, fingerprint(token), refused.message)
+        return refused.status != 503
+    return True
 
 
 class RequestToken:
@@ -49,9 +54,18 @@ class RequestToken:
             if self._revoked:
                 return
             self._revoked = True
-        revoke(self._link, self.value, REQUEST_ENDED)
+        if not revoke(self._link, self.value, REQUEST_ENDED):
+            # The workspace could not be reached: rather than leave the token to its lifetime, it
+            # is revoked once the workspace answers again (after the next token revoked), or
+            # when serving stops (LiveTokens.revoke_all).
+            with self._lock:
+                self._revoked = False
+            if self._live is not None:
+                self._live.defer(self)
+            return
         if self._live is not None:
             self._live.discard(self)
+            self._live.retry_deferred()
 
 
 class LiveTokens:
@@ -61,6 +75,7 @@ class LiveTokens:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tokens: set[RequestToken] = set()
+        self._deferred: set[RequestToken] = set()  # ended, but the workspace could not be reached to revoke them
 
     def add(self, token: RequestToken) -> None:
         with self._lock:
@@ -69,6 +84,18 @@ class LiveTokens:
     def discard(self, token: RequestToken) -> None:
         with self._lock:
             self._tokens.discard(token)
+            self._deferred.discard(token)
+
+    def defer(self, token: RequestToken) -> None:
+        with self._lock:
+            self._deferred.add(token)
+
+    def retry_deferred(self) -> None:
+        """Revokes the tokens whose revocation found the workspace unreachable (it answers again)."""
+        with self._lock:
+            deferred, self._deferred = list(self._deferred), set()
+        for token in deferred:
+            token.revoke()
 
     def revoke_all(self) -> None:
         with self._lock:

@@ -43,6 +43,9 @@ from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
 # In-flight requests get this long to finish once serving is asked to stop; the parent
 # (serving/__init__.py) waits longer than this plus the clean-up before it kills.
 GRACEFUL_SHUTDOWN_SECONDS = 5
+# Idle keep-alive connections stay open longer than clients keep them (httpx: 5 s, uvicorn's own
+# default, which raced them: a reused connection reset as the server closed it).
+KEEP_ALIVE_SECONDS = 75
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -92,13 +95,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--endpoint", default="agent")
     parser.add_argument("--agent-principal", default="obo-agent")
     parser.add_argument("--ready-file", required=True, help="Where to write the URL and what is served once serving, or why it cannot start.")
+    parser.add_argument("--minted-for", help="The tag every token this process mints is recorded with (serve() revokes them all should it be killed).")
     args = parser.parse_args(argv)
     admin_token = sys.stdin.readline().strip()
     if not admin_token:
         sys.exit("No admin credential on stdin: start local serving with `obo-auth serve` or obo_auth.serving.serve().")
     ready_file = Path(args.ready_file)
     try:
-        run(args.model_uri, args.workspace, admin_token, port=args.port, endpoint=args.endpoint, agent_principal=args.agent_principal, ready_file=ready_file)
+        run(
+            args.model_uri, args.workspace, admin_token, port=args.port, endpoint=args.endpoint, agent_principal=args.agent_principal,
+            ready_file=ready_file, minted_for=args.minted_for,
+        )  # fmt: skip
     except ServingFailed as failed:
         report(ready_file, {"error": str(failed)})
         sys.exit(1)
@@ -112,9 +119,11 @@ def exit_on_signal(signum: int, frame) -> NoReturn:
     raise SystemExit(128 + signum)  # the shell's exit status for "stopped by this signal"
 
 
-def run(model_uri: str, workspace_url: str, admin_token: str, *, port: int, endpoint: str, agent_principal: str, ready_file: Path) -> None:
+def run(
+    model_uri: str, workspace_url: str, admin_token: str, *, port: int, endpoint: str, agent_principal: str, ready_file: Path, minted_for: str | None = None
+) -> None:
     sock = listen(port)
-    link = WorkspaceLink(workspace_url, admin_token)
+    link = WorkspaceLink(workspace_url, admin_token, minted_for)
     try:
         # The workspace first (quick, and its failures say the most), then the model's MLmodel,
         # before anything is minted or the model's code runs.
@@ -129,7 +138,10 @@ def run(model_uri: str, workspace_url: str, admin_token: str, *, port: int, endp
             link.register_endpoint(endpoint, url=url, interface=served.interface)  # the workspace relays its /serving-endpoints/{endpoint}/invocations here
             live = LiveTokens()
             app = build_app(served, link, standing_secrets=lambda: [admin_token, *credential.tokens()], live=live)
-            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+            config = uvicorn.Config(
+                app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            )  # fmt: skip
             server = uvicorn.Server(config)
             report(ready_file, {"url": url, "endpoint": served.endpoint, "user_scopes": served.user_scopes, "concurrent": not served.serialize, "interface": served.interface})
             try:

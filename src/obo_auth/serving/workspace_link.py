@@ -42,8 +42,13 @@ class Invoker:
 
 
 class WorkspaceLink:
-    def __init__(self, url: str, admin_token: str):
+    """``minted_for``: the tag of the process this link mints for (serve() gives each serving
+    process one), recorded with every token it mints, so that the tokens of a process that was
+    killed can be revoked together by the process that started it (:meth:`revoke_minted_for`)."""
+
+    def __init__(self, url: str, admin_token: str, minted_for: str | None = None):
         self.url = url
+        self.minted_for = minted_for
         # trust_env=False: the workspace is on loopback; a proxy from the environment must never see the admin credential.
         self._client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30, trust_env=False)
 
@@ -122,9 +127,13 @@ class WorkspaceLink:
     ) -> str:
         """A token for ``principal``; with ``scopes``, downscoped to them, each on the allowlist of
         ``runtime`` ("model_serving", or "apps": a Databricks App's user token)."""
-        body = {"principal": principal, "scopes": scopes, "ttl": ttl, "actor": actor, "runtime": runtime}
+        body = {"principal": principal, "scopes": scopes, "ttl": ttl, "actor": actor, "runtime": runtime, "minted_for": self.minted_for}
         return self._post("/tokens", body)["token_value"]
 
     def revoke(self, token: str, reason: str) -> None:
         """Revokes ``token``; the workspace's 401s for it, and their audit records, say ``reason``."""
         self._post("/tokens/revoke", {"token": token, "reason": reason})
+
+    def revoke_minted_for(self, minted_for: str, reason: str) -> int:
+        """Revokes every live token minted for ``minted_for`` (any link's); how many it revoked."""
+        return self._post("/tokens/revoke-minted-for", {"minted_for": minted_for, "reason": reason})["revoked"]

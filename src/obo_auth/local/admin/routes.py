@@ -42,12 +42,28 @@ async def issue_token(request: Request, call: Call) -> Response:
     runtime = field(body, "runtime", str, MODEL_SERVING)
     if runtime not in ALLOWLISTS:
         raise BadRequest(f"Field 'runtime' must be one of {', '.join(ALLOWLISTS)}, got {runtime[:40]!r}.")
-    token = identity.issue(principal, scopes, field(body, "ttl", (int, float), None), actor, runtime)
+    minted_for = _minted_for(body, required=False)
+    token = identity.issue(principal, scopes, field(body, "ttl", (int, float), None), actor, runtime, minted_for)
     call.resource = f"{principal.kind}:{principal.name}"
     call.reason = f"admin issued a token for {principal.name}" + (f" acting through {actor.name}" if actor else "")
     if runtime != MODEL_SERVING:
         call.reason += f" for {RUNTIME_NAMES[runtime]}"
     return JSONResponse({"token_value": token, "principal": principal.name, "scopes": scopes}, headers=_NO_STORE)
+
+
+def _minted_for(body: dict, *, required: bool) -> str | None:
+    """The tag of the local process a token is minted for: one short line of printable characters."""
+    tag = field(body, "minted_for", str) if required else field(body, "minted_for", str, None)
+    if tag is not None and not (0 < len(tag) <= _MAX_REASON_CHARS and tag.isprintable()):
+        raise BadRequest(f"Field 'minted_for' must be one line of 1 to {_MAX_REASON_CHARS} printable characters.")
+    return tag
+
+
+def _reason(body: dict) -> str:
+    reason = field(body, "reason", str)
+    if not 0 < len(reason) <= _MAX_REASON_CHARS or not reason.isprintable():
+        raise BadRequest(f"Field 'reason' must be one line of 1 to {_MAX_REASON_CHARS} printable characters.")
+    return scrub(reason)
 
 
 @api(None)
@@ -65,13 +81,24 @@ async def introspect_token(request: Request, call: Call) -> Response:
 async def revoke_token(request: Request, call: Call) -> Response:
     call.require_admin()
     body = await read_json(request)
-    reason = field(body, "reason", str)
-    if not 0 < len(reason) <= _MAX_REASON_CHARS or not reason.isprintable():
-        raise BadRequest(f"Field 'reason' must be one line of 1 to {_MAX_REASON_CHARS} printable characters.")
-    info = call.state.identity.revoke(field(body, "token", str), scrub(reason))  # 404 if never issued
+    reason = _reason(body)
+    info = call.state.identity.revoke(field(body, "token", str), reason)  # 404 if never issued
     call.resource = f"{info.principal.kind}:{info.principal.name}"
     call.reason = f"admin revoked a token of {info.principal.name} ({info.revoked_because})"
     return JSONResponse({"revoked": True, "principal": info.principal.name, "reason": info.revoked_because})
+
+
+@api(None)
+async def revoke_minted_for(request: Request, call: Call) -> Response:
+    """Revokes every live token minted for one local process (``minted_for``): what serving does
+    after its model or App process was killed before it could revoke its own."""
+    call.require_admin()
+    body = await read_json(request)
+    minted_for, reason = _minted_for(body, required=True), _reason(body)
+    revoked = call.state.identity.revoke_minted_for(minted_for, reason)
+    principals = sorted({info.principal.name for info in revoked})
+    call.reason = f"admin revoked {len(revoked)} token(s) minted for a local process ({reason})" + (f" of {', '.join(principals)}" if principals else "")
+    return JSONResponse({"revoked": len(revoked)})
 
 
 @api(None)
@@ -132,6 +159,7 @@ routes = [
     Route(f"{ADMIN_PREFIX}/tokens", issue_token, methods=["POST"]),
     Route(f"{ADMIN_PREFIX}/tokens/introspect", introspect_token, methods=["POST"]),
     Route(f"{ADMIN_PREFIX}/tokens/revoke", revoke_token, methods=["POST"]),
+    Route(f"{ADMIN_PREFIX}/tokens/revoke-minted-for", revoke_minted_for, methods=["POST"]),
     Route(f"{ADMIN_PREFIX}/permissions/check", check_permission, methods=["POST"]),
     Route(f"{ADMIN_PREFIX}/resources", resource_names, methods=["GET"]),
     Route(AUDIT_PATH, read_audit, methods=["GET"]),

@@ -67,6 +67,9 @@ class TokenInfo:
     scopes: frozenset[str] | None  # None: an unrestricted personal access token
     expires_at: float | None
     actor: Principal | None = None  # the service principal acting for the user
+    # The local process the admin API minted it for (a serving or App process's own tag), so that
+    # its tokens can be revoked together if it dies without revoking them; None for any other token.
+    minted_for: str | None = field(default=None, compare=False)
     # Why it was revoked ("" when no reason was given); None while it is not revoked.
     revoked_because: str | None = field(default=None, compare=False)
 
@@ -154,10 +157,12 @@ class IdentityBackend:
         ttl: float | None = None,
         actor: Principal | None = None,
         runtime: str = scope_math.MODEL_SERVING,
+        minted_for: str | None = None,
     ) -> str:
         """A new token for ``principal``. ``scopes=None``: unrestricted; else a downscoped token
         whose scopes must be on the allowlist of ``runtime`` (``scopes.MODEL_SERVING``, the
-        default, or ``scopes.APPS``: where the token is minted for its user)."""
+        default, or ``scopes.APPS``: where the token is minted for its user). ``minted_for``:
+        the tag of the local process it is minted for (see :meth:`revoke_minted_for`)."""
         # Written so that NaN fails it too.
         if ttl is not None and not 0 < ttl <= MAX_TTL_SECONDS:
             raise BadRequest(f"A token's ttl must be between 0 and {MAX_TTL_SECONDS} seconds (or None: never expires), got {ttl}.")
@@ -173,10 +178,22 @@ class IdentityBackend:
             scopes=None if scopes is None else frozenset(scopes),
             expires_at=None if ttl is None else self.clock() + ttl,
             actor=actor,
+            minted_for=minted_for,
         )
         with self._lock:
             self._tokens[token_hash(token)] = info
         return token
+
+    def revoke_minted_for(self, minted_for: str, reason: str) -> list[TokenInfo]:
+        """Revokes every token minted for ``minted_for`` that still authenticates, saying ``reason``;
+        what it revoked. How a local process that died (killed) without revoking its tokens is
+        cleaned up after, by the process that started it."""
+        now = self.clock()
+        with self._lock:
+            keys = [k for k, info in self._tokens.items() if info.minted_for == minted_for and info.unusable(now) is None]
+            for key in keys:
+                self._tokens[key] = dataclasses.replace(self._tokens[key], revoked_because=reason)
+            return [self._tokens[key] for key in keys]
 
     def revoke(self, token: str, reason: str = "") -> TokenInfo:
         """Revokes ``token``; its 401s (and so their audit records) then say ``reason``.
