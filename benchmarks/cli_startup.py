@@ -4,6 +4,7 @@ Each command runs as a new process, as from a shell, ``--runs`` times; the figur
 median and the fastest wall time. ``workspace token`` and ``workspace url`` ask a running
 local workspace (started here, in a throwaway ``OBO_AUTH_HOME``); ``python -c pass`` is the
 interpreter's own start-up, the floor under every row. The target is under 1 s each.
+benchmarks/startup.py runs the same rows beside the set-up and the demo.
 
     .venv/bin/python benchmarks/cli_startup.py [--runs 10] [--output PATH]
 """
@@ -52,23 +53,30 @@ def running_workspace(environment: dict[str, str]) -> subprocess.Popen:
     return workspace
 
 
+def measure(runs: int) -> dict[str, dict[str, float]]:
+    """Each command's median and fastest wall time over ``runs`` (startup.py folds these rows in)."""
+    with tempfile.TemporaryDirectory() as home:
+        environment = {**os.environ, "OBO_AUTH_HOME": home}
+        workspace = running_workspace(environment)
+        try:
+            return {label: timed(command, environment, runs) for label, command in COMMANDS.items()}
+        finally:
+            workspace.terminate()
+            workspace.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     _results.add_output_option(parser, "cli_startup")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home:
-        environment = {**os.environ, "OBO_AUTH_HOME": home}
-        workspace = running_workspace(environment)
-        try:
-            results = {label: timed(command, environment, args.runs) for label, command in COMMANDS.items()}
-        finally:
-            workspace.terminate()
-            workspace.wait()
+    with _results.Machine() as machine:
+        results = measure(args.runs)
+    print(machine.say())
     print(f"{'command':<34}{'median s':>10}{'min s':>8}")
     for label, figures in results.items():
         print(f"{label:<34}{figures['median_s']:>10}{figures['min_s']:>8}")
-    _results.write(args.output, {"runs": args.runs, "cpus": os.cpu_count(), "results": results})
+    _results.write(args.output, {"runs": args.runs, "machine": machine.record, "results": results})
 
 
 if __name__ == "__main__":

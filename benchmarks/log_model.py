@@ -32,7 +32,7 @@ def main() -> None:
     _results.add_output_option(parser, "log_model")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # mlflow's and obo_auth's log lines are not what is measured
-    with tempfile.TemporaryDirectory() as home:
+    with tempfile.TemporaryDirectory() as home, _results.Machine() as machine:
         os.environ["OBO_AUTH_HOME"] = home  # a fresh default store, nothing left behind
         os.chdir(home)  # as an author's directory: no uv.lock there (mlflow would read requirements from it)
         os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -48,10 +48,11 @@ def main() -> None:
         results["obo_auth.log_model (requirements from imports)"] = timed(lambda: handbook_agent.log(), args.runs)
         if args.with_inference:
             results["mlflow's requirement inference (subprocess)"] = timed(lambda: inferred(handbook_agent), args.runs)
+    print(machine.say())
     print(f"{'':<52}{'first':>8}{'median':>8}")
     for label, figures in results.items():
         print(f"{label:<52}{figures.get('first_s', figures.get('seconds')):>8}{figures.get('median_s', ''):>8}")
-    _results.write(args.output, {"runs": args.runs, "cpus": os.cpu_count(), "results": results})
+    _results.write(args.output, {"runs": args.runs, "machine": machine.record, "results": results})
 
 
 def timed(log, runs: int) -> dict[str, float]:

@@ -19,6 +19,7 @@ from databricks_openai import VectorSearchRetrieverTool as OpenAIRetriever
 
 import obo_auth
 from obo_auth import RequestEndedError, ToolUnavailableError
+from obo_auth.redact import fingerprint
 
 INDEX = "main.docs.handbook_index"
 QUESTION = "parental leave salary"
@@ -107,6 +108,31 @@ def test_require_and_strict_fail_loudly(runtime, workspace, invoker_token):
             with pytest.raises(ToolUnavailableError, match="handbook.*permission denied") as raised:
                 predict()
         assert raised.value.category == "permission_denied"
+        # What the workspace said is kept: which grant bob lacks, on what.
+        assert "bob@example.com does not have SELECT on vector search index 'main.docs.handbook_index'" in str(raised.value)
+
+
+def test_a_refused_tool_says_why_in_one_line_without_any_token(workspace, invoker_token):
+    """The workspace's words come with the error, scrubbed: a token in them (a library echoing
+    its request, say) is replaced by its fingerprint, control characters are shown escaped, and
+    a long message is cut."""
+    from databricks.sdk.errors import PermissionDenied
+
+    token = invoker_token(workspace, "alice")
+
+    @obo_auth.on_behalf_of_user
+    def predict(message):
+        def refused():
+            raise PermissionDenied(message)
+
+        return obo_auth.current_request().require("handbook", refused)
+
+    with obo_auth.as_user(token, host=workspace.url):
+        with pytest.raises(ToolUnavailableError) as raised:
+            predict(f"no SELECT for the request with Bearer {token}\r\nX-Forged: yes " + "x" * 1000)
+    said = str(raised.value)
+    assert token not in said and fingerprint(token) in said
+    assert "\n" not in said and "\\x0d\\x0aX-Forged" in said and said.endswith("x...") and len(said) < 500
 
 
 def test_programming_errors_are_not_degradation(runtime, workspace, invoker_token):

@@ -30,7 +30,9 @@ from obo_auth.invoker import (
     serving_source,
 )
 from obo_auth.keep_unsafe import warn_if_kept_unsafe
+from obo_auth.redact import scrub
 from obo_auth.scope import current, normalize_host
+from obo_auth.terminal import printable
 from obo_auth.token import UserToken
 
 T = TypeVar("T")
@@ -117,7 +119,7 @@ class RequestContext:
             category = access_category(error)
             if category is None:
                 raise
-            raise ToolUnavailableError(name, category, type(error).__name__) from error
+            raise ToolUnavailableError(name, category, _said(error)) from error
         warn_if_kept_unsafe(name, tool)
         return tool
 
@@ -156,7 +158,7 @@ class _SlotLease:
         self._lock = threading.Lock()
         self._holder: RequestContext | None = None
 
-    def open(self, make: Callable[[UserToken], RequestContext]) -> RequestContext:
+    def open(self, strict: bool, max_seconds: float) -> RequestContext:
         with self._lock:  # read the slot and take the lease as one step
             if self._holder is not None and self._holder.active:
                 raise NoInvokerError(
@@ -165,7 +167,7 @@ class _SlotLease:
                     "refuses rather than risk acting as the other request's user: serve this model one request at a "
                     "time (e.g. one worker thread), or on a runtime with a per-request token source."
                 )
-            context = make(read_slot())
+            context = RequestContext(read_slot(), None, strict=strict, max_seconds=max_seconds)
             self._holder = context
             return context
 
@@ -190,18 +192,28 @@ def open_request(*, strict: bool, max_seconds: float) -> tuple[RequestContext, b
         outer._check_active()  # a thread or task that outlived its request: never a fresh read
         return outer, False
 
-    def make(token: UserToken, host: str | None = None) -> RequestContext:
-        return RequestContext(token, host, strict=strict, max_seconds=max_seconds)
-
     explicit = explicit_user()
     if explicit is not None:
-        return make(explicit.token, explicit.host), True
+        return RequestContext(explicit.token, explicit.host, strict=strict, max_seconds=max_seconds), True
     if not in_model_serving():
         raise no_invoker_outside_serving()
     fetch_obo_token = serving_source()
     if fetch_obo_token is not None:
-        return make(read_serving_source(fetch_obo_token)), True
-    return _slot_lease.open(make), True
+        return RequestContext(read_serving_source(fetch_obo_token), None, strict=strict, max_seconds=max_seconds), True
+    return _slot_lease.open(strict, max_seconds), True
+
+
+# How much of the workspace's own words a ToolUnavailableError repeats.
+_SAID_AT_MOST = 300
+
+
+def _said(error: Exception) -> str:
+    """What the workspace said when it refused a tool (e.g. which grant is missing), for
+    ``ToolUnavailableError``: one line, every token-shaped string replaced by its fingerprint."""
+    said = printable(scrub(str(error)))
+    if len(said) > _SAID_AT_MOST:
+        said = said[:_SAID_AT_MOST] + "..."
+    return f"{type(error).__name__}: {said}" if said else type(error).__name__
 
 
 def current_request() -> RequestContext:

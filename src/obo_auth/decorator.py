@@ -15,7 +15,7 @@ import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import Token
-from typing import Any, NamedTuple, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from obo_auth import log_time
 from obo_auth.context import DEFAULT_MAX_REQUEST_SECONDS, RequestContext, open_request, strict_call
@@ -50,22 +50,23 @@ def on_behalf_of_user(
     return _wrap(function, strict, max_request_seconds)
 
 
-class _Entered(NamedTuple):
-    request: Token
-    strict: Token | None
+# What _enter returns and _leave takes: the request's ContextVar token, and strict_call's (or None).
+# A plain tuple: this runs on every request and every step of a stream.
+_Entered = tuple[Token, "Token | None"]
 
 
 def _enter(context: RequestContext, strict: bool) -> _Entered:
     """Sets ``context`` as the request in progress; a ``strict=True`` call makes its request
     strict while it runs, also when it joins a request opened without ``strict`` (e.g. by
     OboAppMiddleware): a joining call may make its request stricter, never laxer."""
-    return _Entered(_current.set(context), strict_call.set(True) if strict else None)
+    return _current.set(context), strict_call.set(True) if strict else None
 
 
 def _leave(entered: _Entered) -> None:
-    if entered.strict is not None:
-        strict_call.reset(entered.strict)
-    _current.reset(entered.request)
+    request, strict = entered
+    if strict is not None:
+        strict_call.reset(strict)
+    _current.reset(request)
 
 
 def _step_into(context: RequestContext, strict: bool) -> _Entered:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,7 +43,11 @@ _explicit_user: ContextVar[ExplicitUser | None] = ContextVar("obo_auth_explicit_
 
 
 def in_model_serving() -> bool:
-    return any(os.environ.get(flag, "").lower() == "true" for flag in SERVING_FLAGS)
+    for flag in SERVING_FLAGS:  # a loop, not any(genexpr): this runs on every request
+        value = os.environ.get(flag)
+        if value is not None and value.lower() == "true":
+            return True
+    return False
 
 
 @contextmanager
@@ -76,15 +81,51 @@ def serving_source():
 
     If the runtime's package exists but its function cannot be imported, that is a broken
     per-request source, not an old runtime: NoInvokerError, never the slot.
+
+    Per request this costs a dictionary lookup or two, not an import: a runtime module already
+    in ``sys.modules`` (the real one after its first import, or a test's fake) is read from
+    there, and the package's absence is remembered, so an older runtime does not search
+    ``sys.path`` on every request. What is remembered is only "no such package on this
+    ``sys.path``": a package put in ``sys.modules`` later is still found, a changed
+    ``sys.path`` searches again, and a package that exists but fails to import is never
+    remembered as absent (it fails closed on every request). A package installed into the
+    process's existing ``sys.path`` after its first request would go unseen (a serving runtime
+    ships it in its image, before any request); even then the slot is read only under the slot
+    lease, one request at a time.
     """
+    modules = sys.modules
+    if modules.get(_RUNTIME_PACKAGE) is not None:
+        module = modules.get(_RUNTIME_MODULE)
+        # (a module still being imported by another thread takes the import path, which waits for it)
+        if module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False):
+            try:
+                return module.fetch_obo_token
+            except Exception as error:
+                raise _broken_runtime(error) from None
+    elif _absent_on is not None and _absent_on == sys.path:
+        return None  # the package was searched for on this sys.path and is not there (and not in sys.modules)
+    return _imported_source()
+
+
+# The sys.path on which the runtime's package was last found absent (None: not searched, or found).
+_absent_on: list[str] | None = None
+
+
+def _imported_source():
+    """serving_source() the slow way: imports the runtime's package and module."""
+    global _absent_on
+    path = list(sys.path)
     try:
         importlib.import_module(_RUNTIME_PACKAGE)
     except ModuleNotFoundError as missing:
         if missing.name == _RUNTIME_PACKAGE:
+            if _RUNTIME_PACKAGE not in sys.modules:  # a None entry is absent for this import, not for good
+                _absent_on = path
             return None  # an older runtime: the slot is all there is
         raise _broken_runtime(missing) from None
     except Exception as error:
         raise _broken_runtime(error) from None
+    _absent_on = None
     try:
         return importlib.import_module(_RUNTIME_MODULE).fetch_obo_token
     except Exception as error:
