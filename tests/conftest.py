@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 import threading
+import time
 import types
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 import obo_auth
 from obo_auth.invoker import SERVING_FLAGS
 from obo_auth.local import LocalWorkspace
+
+from canary_scan import files_holding_a_token
 
 # The reliability tests' fixtures (issue 14): minted tokens, the example agent logged once per session.
 pytest_plugins = ["reliability_support"]
@@ -39,8 +42,11 @@ def mlflow_store(tmp_path_factory):
     A test that sets another store restores the previous one: ``mlflow.set_tracking_uri(None)``
     also unsets MLFLOW_TRACKING_URI in mlflow 3.17, which would leave the rest of the session
     on ./mlflow.db. mlflow 3.17 refuses file:// stores, hence sqlite. The session fails if the
-    tests leave ./mlflow.db, ./mlruns or an obo-auth-* temporary directory behind.
+    tests leave ./mlflow.db, ./mlruns or an obo-auth-* temporary directory behind, or if any file
+    they wrote under the temporary directory (their tmp_paths, this store and its traces,
+    obo_auth's home, serving's scratch) holds a token (canary_scan.py).
     """
+    started = time.time() - 1
     strays = [Path.cwd() / "mlflow.db", Path.cwd() / "mlruns"]  # mlflow's defaults in the working directory
     there_before = {stray for stray in strays if stray.exists()}
     temporary_before = set(Path(tempfile.gettempdir()).glob("obo-auth-*"))  # serving's scratch and credential directories
@@ -57,6 +63,8 @@ def mlflow_store(tmp_path_factory):
     assert not left, f"tests left {left}: one reset mlflow's tracking URI to None, or used mlflow's default artifact root"
     left_in_temp = sorted(str(p) for p in set(Path(tempfile.gettempdir()).glob("obo-auth-*")) - temporary_before)
     assert not left_in_temp, f"tests left temporary directories behind: {left_in_temp}"
+    holding = files_holding_a_token(Path(tempfile.gettempdir()), since=started)
+    assert not holding, "files written by the tests hold a token:\n" + "\n".join(holding[:20])
 
 
 @contextmanager

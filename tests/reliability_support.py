@@ -4,6 +4,8 @@ loaded by tests/conftest.py.
 - ``logged_handbook_agent``: the example ChatAgent (examples/handbook_agent), logged once per
   session into the session's MLflow store (conftest's ``mlflow_store``), which serve() passes to
   the serving process: each module serves it without logging it again (logging costs ~8 s).
+- ``logged_kept_tool_agent``: the same agent with its retriever tool kept across requests and
+  users in a module global (tests/fixtures/kept_tool/), the mistake obo_auth makes safe.
 - ``minted``: the tokens a workspace mints for a request (a user's token with an agent or App as
   actor), recorded as they are minted.
 - ``live_request_tokens(workspace, minted)``: which of them still authenticate.
@@ -11,10 +13,13 @@ loaded by tests/conftest.py.
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
+import obo_auth
 from obo_auth.local import LocalWorkspace
 from obo_auth.redact import fingerprint
 
@@ -25,6 +30,29 @@ def logged_handbook_agent(mlflow_store, handbook_example, logging_as_alice):
     # serves against any workspace of that seed.
     with LocalWorkspace() as workspace, logging_as_alice(workspace):
         return handbook_example.log(handbook_example.CHAT_AGENT)
+
+
+KEPT_TOOL = Path(__file__).resolve().parent / "fixtures" / "kept_tool"
+
+
+@pytest.fixture(scope="session")
+def logged_kept_tool_agent(mlflow_store, handbook_example):
+    code = [handbook_example.LOGIC, handbook_example.CHAT_AGENT, KEPT_TOOL / "kept_retriever.py"]
+    # mlflow loads a models-from-code file while logging it, without its code_paths on sys.path.
+    sys.path[:0] = [str(handbook_example.HERE), str(KEPT_TOOL)]
+    try:
+        from handbook_logic import RESOURCES
+
+        return obo_auth.log_model(
+            str(KEPT_TOOL / "chat_agent_kept_tool.py"), resources=RESOURCES, name="handbook_kept_tool", code_paths=[str(f) for f in code]
+        )
+    finally:
+        for path in (str(handbook_example.HERE), str(KEPT_TOOL)):
+            sys.path.remove(path)
+        # Loading it patched this process's handbook_logic: undone, so no other test keeps a tool.
+        kept = sys.modules.pop("kept_retriever", None)
+        if kept is not None:
+            kept.handbook_logic.VectorSearchRetrieverTool = kept._build
 
 
 @pytest.fixture

@@ -374,7 +374,7 @@ def test_serve_answers_as_the_caller_against_a_running_workspace(running_workspa
         stderr=subprocess.STDOUT,
         text=True,
     )
-    report = tmp_path / "report.json"
+    report = tmp_path / "smuggled.json"
     try:
         answer = None
         deadline = time.monotonic() + 120

@@ -262,7 +262,7 @@ def assert_refused_because(workspace, token: str, reason: str, principal: str) -
 
 
 def test_a_token_smuggled_out_of_a_request_is_refused_after_it_with_the_reason(workspace, escaping_endpoint, tmp_path):
-    response, escaped = escape(escaping_endpoint, workspace.issue_token("alice"), tmp_path / "report.json")
+    response, escaped = escape(escaping_endpoint, workspace.issue_token("alice"), tmp_path / "smuggled.json")
     assert response.status_code == 200, response.text  # revoking it did not break the request
     assert response.json()["output"][0]["content"][0]["text"] == "alice@example.com"
     assert_refused_because(workspace, escaped["invoker_token"], REQUEST_ENDED, "alice@example.com")
@@ -273,7 +273,7 @@ def test_a_token_smuggled_out_of_a_request_is_refused_after_it_with_the_reason(w
 
 @pytest.mark.parametrize("fail", [False, True], ids=["exhausted", "errored"])
 def test_a_stream_token_is_refused_once_the_stream_has_ended(workspace, escaping_endpoint, tmp_path, fail):
-    response, escaped = escape(escaping_endpoint, workspace.issue_token("carol"), tmp_path / "report.json", stream=True, fail=fail)
+    response, escaped = escape(escaping_endpoint, workspace.issue_token("carol"), tmp_path / "smuggled.json", stream=True, fail=fail)
     events = sse_events(response)
     if fail:
         assert events[0]["delta"] == "chunk 0" and "the tool broke" in events[-1]["databricks_output"]["error"]["message"]
@@ -283,7 +283,7 @@ def test_a_stream_token_is_refused_once_the_stream_has_ended(workspace, escaping
 
 
 def test_a_stream_token_is_revoked_as_soon_as_the_client_goes_away(workspace, escaping_endpoint, tmp_path):
-    report, hold = tmp_path / "report.json", tmp_path / "hold"
+    report, hold = tmp_path / "smuggled.json", tmp_path / "hold"
     body = {"input": [{"role": "user", "content": "hi"}], "stream": True, "custom_inputs": {"report_to": str(report), "hold_until": str(hold)}}
     headers = {"Authorization": f"Bearer {workspace.issue_token('alice')}"}
     with httpx.stream("POST", f"{escaping_endpoint.url}/invocations", json=body, headers=headers, timeout=60) as response:
@@ -346,7 +346,7 @@ def test_a_client_that_leaves_during_the_body_leaves_no_token_unrevoked(workspac
 
 def test_stopping_serving_revokes_the_tokens_of_requests_still_in_flight(workspace, escaping_agent, tmp_path):
     """A prediction still running when serving stops outlives the server: its token is revoked anyway."""
-    report, hold = tmp_path / "report.json", tmp_path / "hold"
+    report, hold = tmp_path / "smuggled.json", tmp_path / "hold"
     body = {"input": [{"role": "user", "content": "hi"}], "custom_inputs": {"report_to": str(report), "hold_until": str(hold)}}
     with ThreadPoolExecutor(1) as pool, serve(escaping_agent.model_uri, workspace, "escaping-stopped") as endpoint:
         pool.submit(ask, endpoint, workspace.issue_token("bob"), body)  # fails when the server goes; never read
@@ -356,7 +356,7 @@ def test_stopping_serving_revokes_the_tokens_of_requests_still_in_flight(workspa
 
 
 def test_an_error_never_shows_the_agents_own_credential_even_glued_to_other_letters(workspace, escaping_endpoint, tmp_path):
-    response, escaped = escape(escaping_endpoint, workspace.issue_token("alice"), tmp_path / "report.json", fail=True)
+    response, escaped = escape(escaping_endpoint, workspace.issue_token("alice"), tmp_path / "smuggled.json", fail=True)
     message = response.json()["message"]
     assert response.status_code == 500 and "the tool broke" in message
     for token in (escaped["agent_token"], escaped["invoker_token"]):
@@ -364,7 +364,7 @@ def test_an_error_never_shows_the_agents_own_credential_even_glued_to_other_lett
 
 
 def test_the_model_process_starts_without_the_developers_credentials_or_the_admin_credential(workspace, escaping_endpoint, tmp_path):
-    _, escaped = escape(escaping_endpoint, workspace.issue_token("alice"), tmp_path / "report.json")
+    _, escaped = escape(escaping_endpoint, workspace.issue_token("alice"), tmp_path / "smuggled.json")
     started_with = dict(entry.split("=", 1) for entry in escaped["environ"] if "=" in entry)
     assert not [name for name in started_with if name.startswith(("DATABRICKS_", "ARM_", "GOOGLE_", "OBO_AUTH_"))]
     assert "MLFLOW_TRACKING_TOKEN" not in started_with
@@ -376,7 +376,7 @@ def test_the_model_process_starts_without_the_developers_credentials_or_the_admi
 
 def test_stopping_serving_revokes_the_agents_credential_and_removes_its_directory(workspace, escaping_agent, tmp_path):
     with serve(escaping_agent.model_uri, workspace, "stopping") as endpoint:  # stops it with SIGTERM
-        response, escaped = escape(endpoint, workspace.issue_token("bob"), tmp_path / "report.json")
+        response, escaped = escape(endpoint, workspace.issue_token("bob"), tmp_path / "smuggled.json")
         assert response.status_code == 200, response.text
         credentials = Path(escaped["credentials_dir"])
         assert credentials.is_dir()
@@ -403,7 +403,7 @@ def test_serving_loads_the_model_from_the_store_set_in_this_process(workspace, e
     the environment the model process inherits: serving passes it on."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'another-store.db'}")
     with serve(escaping_agent.model_uri, workspace, "store-in-process") as endpoint:
-        response, escaped = escape(endpoint, workspace.issue_token("alice"), tmp_path / "report.json")
+        response, escaped = escape(endpoint, workspace.issue_token("alice"), tmp_path / "smuggled.json")
     assert response.status_code == 200, response.text
     assert f"MLFLOW_TRACKING_URI={mlflow.get_tracking_uri()}" in escaped["environ"]
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,8 @@ from obo_auth.local.sql.seed import derived_warehouse_id
 from obo_auth.serving import serve, serve_app
 from obo_auth.testing.oauth import oauth_user_client
 
-TOKEN_SHAPED = re.compile(rb"(?:dapi|dose)[0-9a-f]{32}")
+from canary_scan import files_holding_a_token, files_under, token_shaped
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "handbook_agent"
 QUESTION = "How does parental leave pay work?"
 USERS = ("alice", "bob", "carol")
@@ -70,23 +70,6 @@ class Clock:
 
     def __call__(self) -> float:
         return time.time() + self.skipped
-
-
-def files_under(*roots: Path, since: float = 0) -> list[Path]:
-    found = []
-    for root in roots:
-        for path in root.rglob("*") if root.is_dir() else []:
-            try:
-                if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since:
-                    found.append(path)
-            except OSError:
-                continue
-    return found
-
-
-def token_shaped(data: bytes | str) -> list[str]:
-    raw = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data
-    return sorted({m.decode() for m in TOKEN_SHAPED.findall(raw)})
 
 
 def scan(places: dict[str, list[tuple[str, bytes | str]]], secrets: list[str]) -> dict[str, list[str]]:
@@ -224,3 +207,21 @@ def test_no_token_or_client_secret_is_left_anywhere_by_the_flows_or_the_demo(
         secrets,
     )
     assert not found, "token-shaped strings or client secrets were found:\n" + "\n".join(f"{place}: {hits[:20]}" for place, hits in found.items())
+
+
+def test_the_whole_suites_scan_finds_a_token_left_in_any_file_but_those_holding_one_on_purpose():
+    """tests/conftest.py fails the session with files_holding_a_token: proof that it can fail.
+    (In a directory removed afterwards: the session's own scan would find these too.)"""
+    token, secret = "dapi" + "0123456789abcdef" * 2, "dose" + "fedcba9876543210" * 2
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        (root / "deep" / "er").mkdir(parents=True)
+        (root / "deep" / "er" / "trace.json").write_text(json.dumps({"headers": {"Authorization": f"Bearer {token}"}}))
+        (root / "mlflow.db").write_bytes(b"\x00SQLite" + secret.encode() + b"\x00")
+        (root / "smuggled.json").write_text(json.dumps({"token": token}))
+        (root / "workspace-8080.json").write_text(json.dumps({"admin_token": token}))
+        (root / "clean.log").write_text("dapi and dose, and fp:0123456789ab, but no token")
+        found = files_holding_a_token(root, since=0)
+        assert [line.split(":")[0] for line in found] == [str(root / "deep" / "er" / "trace.json"), str(root / "mlflow.db")]
+        assert token not in "".join(found) and secret not in "".join(found)
+        assert files_holding_a_token(root, since=time.time() + 60) == []  # only what was written during the session

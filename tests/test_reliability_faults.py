@@ -376,7 +376,7 @@ def streaming_endpoint(ws, streaming_agent):
 def held_stream(endpoint, token: str, tmp_path: Path, **inputs) -> Iterator[tuple[Iterator[str], dict, Path]]:
     """A stream of the streaming agent, held before its second chunk: (its lines, what the agent
     reported holding, the file that lets it go on)."""
-    report, go = tmp_path / "report.json", tmp_path / "go"
+    report, go = tmp_path / "smuggled.json", tmp_path / "go"
     body = {"input": [{"role": "user", "content": "who am i"}], "stream": True, "custom_inputs": {"report_to": str(report), "go": str(go), **inputs}}
     with httpx.stream("POST", f"{endpoint.url}/invocations", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=120, trust_env=False) as response:
         assert response.status_code == 200

@@ -52,6 +52,7 @@ QUESTION = "How does parental leave pay work?"
 ALICE_ONLY = "parental-leave#5"  # the handbook's HR-only chunk: alice (hr) may read it; bob and carol never
 HR_ONLY = ("#5", "#17")  # the chunks whose audience is hr
 INDEX = "main.docs.handbook_index"
+INDEX_PATH = f"/api/2.0/vector-search/indexes/{INDEX}"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "handbook_agent"
 MARKER = re.compile(r"ref (q\d{6})")
 # The module (the package's ``routes`` attribute is its list of routes).
@@ -178,9 +179,12 @@ def report(capsys, what: str, count: int, wall: float, misattributed: int, outco
 
 
 # -- local serving ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def chat_endpoint(workspace, logged_handbook_agent):
-    with serve(logged_handbook_agent.model_uri, workspace, "reliability-agent") as endpoint:
+@pytest.fixture(scope="module", params=["example", "kept-tool"])
+def chat_endpoint(request, workspace):
+    """The example agent as shipped (its retriever built per request), and the same agent with its
+    retriever kept in a module global across requests and users: the natural mistake, served."""
+    logged = request.getfixturevalue("logged_handbook_agent" if request.param == "example" else "logged_kept_tool_agent")
+    with serve(logged.model_uri, workspace, f"reliability-{request.param}") as endpoint:
         yield endpoint
 
 
@@ -213,8 +217,13 @@ def test_thousands_of_requests_of_three_users_through_local_serving_never_mix(wo
     wrong = check_outcomes(outcomes)
     misattributed = check_attribution(workspace, seen_queries, outcomes, audit_before)
     assert set(wrong) == {"direct", "relayed", "direct-stream", "relayed-stream"} and not any(wrong.values())
+    # The kept tool really was kept: its index read (the tool's construction) in the first wave of
+    # requests only, not per request as the example does.
+    built = sum(r.method == "GET" and r.path == INDEX_PATH and r.actor == "obo-agent" for r in workspace.audit()[audit_before:])
+    answered = sum(o.user != "bob" for o in outcomes)
+    assert built < 2 * IN_FLIGHT if chat_endpoint.endpoint.endswith("kept-tool") else built >= answered, built
     assert len(minted) == len(outcomes) and not live_request_tokens(workspace, minted), "a token minted for a request outlived it"
-    report(capsys, "local serving (ChatAgent, examples/handbook_agent)", REQUESTS, wall, misattributed, outcomes)
+    report(capsys, f"local serving (ChatAgent, examples/handbook_agent, {chat_endpoint.endpoint})", REQUESTS, wall, misattributed, outcomes)
 
 
 # -- a Databricks App ---------------------------------------------------------------------------

@@ -127,7 +127,7 @@ def test_a_streamed_answer_reassembles_to_the_whole_one(workspace, handbook):
 def test_a_stream_is_relayed_as_it_is_produced(workspace, escaping, tmp_path):
     """The agent holds its stream after the first event until the test lets it go: that event
     arrives while the agent's request is still live, so the workspace buffered nothing."""
-    report, hold = tmp_path / "report.json", tmp_path / "hold"
+    report, hold = tmp_path / "smuggled.json", tmp_path / "hold"
     body = {"input": [{"role": "user", "content": "who am i"}], "stream": True, "custom_inputs": {"report_to": str(report), "hold_until": str(hold)}}
     try:
         with httpx.stream("POST", f"{workspace.url}/serving-endpoints/escaping/invocations", json=body, headers=bearer(workspace.issue_token("alice")), timeout=60) as response:
@@ -146,7 +146,7 @@ def test_a_stream_is_relayed_as_it_is_produced(workspace, escaping, tmp_path):
 
 
 def test_a_caller_leaving_mid_stream_ends_the_agents_request(workspace, escaping, tmp_path):
-    report, hold = tmp_path / "report.json", tmp_path / "hold"
+    report, hold = tmp_path / "smuggled.json", tmp_path / "hold"
     body = {"input": [{"role": "user", "content": "hi"}], "stream": True, "custom_inputs": {"report_to": str(report), "hold_until": str(hold)}}
     try:
         with httpx.stream("POST", f"{workspace.url}/serving-endpoints/escaping/invocations", json=body, headers=bearer(workspace.issue_token("bob")), timeout=60) as response:
