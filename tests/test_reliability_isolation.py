@@ -178,6 +178,23 @@ def report(capsys, what: str, count: int, wall: float, misattributed: int, outco
         print(f"\n{line}")
 
 
+def answered(marker: str, user: str, how: str, text: str, outputs: dict) -> Outcome:
+    """The outcome of a request answered 200 with ``text`` and the agent's ``custom_outputs``."""
+    unavailable = tuple(t["reason"] for t in outputs.get("unavailable_tools", []))
+    return Outcome(marker, user, how, 200, text, tuple(outputs.get("sources", [])), unavailable)
+
+
+def load_and_check(workspace, seen: Seen, send, count: int, ways: set[str]) -> tuple[list[Outcome], float, int, int]:
+    """``count`` requests sent 16 at a time, each answer and every query checked; the outcomes,
+    the wall time, the misattributed calls (0) and where the audit stood before."""
+    audit_before = len(workspace.audit())
+    outcomes, wall = run_load(send, plan(count))
+    wrong = check_outcomes(outcomes)
+    misattributed = check_attribution(workspace, seen, outcomes, audit_before)
+    assert set(wrong) == ways and not any(wrong.values())
+    return outcomes, wall, misattributed, audit_before
+
+
 # -- local serving ------------------------------------------------------------------------------
 @pytest.fixture(scope="module", params=["example", "kept-tool"])
 def chat_endpoint(request, workspace):
@@ -208,20 +225,16 @@ def test_thousands_of_requests_of_three_users_through_local_serving_never_mix(wo
         else:
             answer = response.json()
             text, outputs = answer["messages"][-1]["content"], answer.get("custom_outputs") or {}
-        unavailable = tuple(t["reason"] for t in outputs.get("unavailable_tools", []))
-        return Outcome(marker, user, how, 200, text, tuple(outputs.get("sources", [])), unavailable)
+        return answered(marker, user, how, text, outputs)
 
-    audit_before = len(workspace.audit())
     with http:
-        outcomes, wall = run_load(send, plan(REQUESTS))
-    wrong = check_outcomes(outcomes)
-    misattributed = check_attribution(workspace, seen_queries, outcomes, audit_before)
-    assert set(wrong) == {"direct", "relayed", "direct-stream", "relayed-stream"} and not any(wrong.values())
+        ways = {"direct", "relayed", "direct-stream", "relayed-stream"}
+        outcomes, wall, misattributed, audit_before = load_and_check(workspace, seen_queries, send, REQUESTS, ways)
     # The kept tool really was kept: its index read (the tool's construction) in the first wave of
     # requests only, not per request as the example does.
     built = sum(r.method == "GET" and r.path == INDEX_PATH and r.actor == "obo-agent" for r in workspace.audit()[audit_before:])
-    answered = sum(o.user != "bob" for o in outcomes)
-    assert built < 2 * IN_FLIGHT if chat_endpoint.endpoint.endswith("kept-tool") else built >= answered, built
+    readers = sum(o.user != "bob" for o in outcomes)  # the requests whose user may read the index
+    assert built < 2 * IN_FLIGHT if chat_endpoint.endpoint.endswith("kept-tool") else built >= readers, built
     assert len(minted) == len(outcomes) and not live_request_tokens(workspace, minted), "a token minted for a request outlived it"
     report(capsys, f"local serving (ChatAgent, examples/handbook_agent, {chat_endpoint.endpoint})", REQUESTS, wall, misattributed, outcomes)
 
@@ -250,14 +263,9 @@ def test_hundreds_of_requests_of_three_users_through_a_local_app_never_mix(works
         else:
             answer = response.json()
             text, outputs = answer["output"][0]["content"][0]["text"], answer.get("custom_outputs") or {}
-        unavailable = tuple(t["reason"] for t in outputs.get("unavailable_tools", []))
-        return Outcome(marker, user, how, 200, text, tuple(outputs.get("sources", [])), unavailable)
+        return answered(marker, user, how, text, outputs)
 
-    audit_before = len(workspace.audit())
     with http:
-        outcomes, wall = run_load(send, plan(APP_REQUESTS))
-    wrong = check_outcomes(outcomes)
-    misattributed = check_attribution(workspace, seen_queries, outcomes, audit_before)
-    assert set(wrong) == {"app", "app-stream"} and not any(wrong.values())
+        outcomes, wall, misattributed, _ = load_and_check(workspace, seen_queries, send, APP_REQUESTS, {"app", "app-stream"})
     assert len(minted) == len(outcomes) and not live_request_tokens(workspace, minted), "a token forwarded for a request outlived it"
     report(capsys, "local Databricks App (mlflow agent server, examples/handbook_agent/app.py)", APP_REQUESTS, wall, misattributed, outcomes)
