@@ -8,6 +8,8 @@ test_obo_identity.py for the clients themselves.
 
 from __future__ import annotations
 
+import base64
+
 import threading
 
 import openai
@@ -113,12 +115,14 @@ def test_require_and_strict_fail_loudly(runtime, workspace, invoker_token):
 
 
 def test_a_refused_tool_says_why_in_one_line_without_any_token(workspace, invoker_token):
-    """The workspace's words come with the error, scrubbed: a token in them (a library echoing
-    its request, say) is replaced by its fingerprint, control characters are shown escaped, and
-    a long message is cut."""
+    """The workspace's words come with the error, scrubbed: the request's own token (whatever its
+    shape) and anything token-shaped are replaced by fingerprints, only the first line is kept (a
+    token broken across lines is never shown whole), control characters are shown escaped, and a
+    long message is cut."""
     from databricks.sdk.errors import PermissionDenied
 
     token = invoker_token(workspace, "alice")
+    other = "dapi" + "0123456789abcdef" * 2
 
     @obo_auth.on_behalf_of_user
     def predict(message):
@@ -127,12 +131,24 @@ def test_a_refused_tool_says_why_in_one_line_without_any_token(workspace, invoke
 
         return obo_auth.current_request().require("handbook", refused)
 
-    with obo_auth.as_user(token, host=workspace.url):
+    def said(message: str) -> str:
+        with obo_auth.as_user(token, host=workspace.url):
+            with pytest.raises(ToolUnavailableError) as raised:
+                predict(message)
+        return str(raised.value)
+
+    echoed = said(f"no SELECT for Bearer {token} nor {other}\tX-Forged: yes " + "x" * 1000)
+    assert token not in echoed and fingerprint(token) in echoed and other not in echoed and fingerprint(other) in echoed
+    assert "\\x09X-Forged" in echoed and echoed.endswith("x...") and len(echoed) < 500
+    split = said(f"no SELECT; the request was sent with {token[:20]}\r\n{token[20:]}")
+    assert split.endswith(f"sent with {token[:20]}") and token[20:] not in split
+    basic = base64.b64encode(f"token:{token}".encode()).decode()  # an echoed Basic header
+    assert basic not in said(f"no SELECT for Basic {basic}") and basic not in said(f"no SELECT for Basic {basic}=")
+    # The request's own token is scrubbed by value, not only by shape.
+    with obo_auth.as_user("odd-token-" + "z" * 30, host=workspace.url):
         with pytest.raises(ToolUnavailableError) as raised:
-            predict(f"no SELECT for the request with Bearer {token}\r\nX-Forged: yes " + "x" * 1000)
-    said = str(raised.value)
-    assert token not in said and fingerprint(token) in said
-    assert "\n" not in said and "\\x0d\\x0aX-Forged" in said and said.endswith("x...") and len(said) < 500
+            predict("Authorization: Bearer odd-token-" + "z" * 30)
+    assert "z" * 30 not in str(raised.value) and fingerprint("odd-token-" + "z" * 30) in str(raised.value)
 
 
 def test_programming_errors_are_not_degradation(runtime, workspace, invoker_token):

@@ -31,6 +31,7 @@ from obo_auth.local import LocalWorkspace, SeedError
 from obo_auth.local.genie.seed import derived_space_id
 from obo_auth.local.seed import load_seed
 from obo_auth.local.sql.seed import derived_warehouse_id
+from obo_auth.redact import fingerprint
 from obo_auth.serving import ServingFailed, model_checks, serve, serve_app
 from obo_auth.serving.workspace_link import WorkspaceAccess
 
@@ -378,6 +379,10 @@ def test_unknown_routes_and_methods_of_local_serving_answer_in_the_databricks_sh
     assert unknown.status_code == 404 and assert_clear_error(unknown)["error_code"] == "ENDPOINT_NOT_FOUND"
     wrong_method = httpx.get(f"{endpoint.url}/invocations")
     assert wrong_method.status_code == 405 and "GET is not allowed" in assert_clear_error(wrong_method)["message"]
+    # Found by review: the path was echoed as sent, a token pasted into it included.
+    pasted = "dapi" + "0123456789abcdef" * 2
+    for echoed in (httpx.get(f"{endpoint.url}/{pasted}"), httpx.delete(f"{endpoint.url}/invocations/{pasted}")):
+        assert echoed.status_code in (404, 405) and pasted[:12] not in echoed.text and fingerprint(pasted) in echoed.text
 
 
 def test_serving_and_the_app_still_answer_after_all_that(workspace, tokens, endpoint, app):

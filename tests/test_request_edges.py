@@ -252,6 +252,36 @@ def test_a_runtime_whose_per_request_module_is_missing_fails_closed(serving, wor
         whoami()
 
 
+@pytest.mark.parametrize("value", [None, "not a function", 0])
+def test_a_runtime_whose_per_request_function_is_not_a_function_fails_closed(serving, workspace, invoker_token, mocker, value):
+    """Found by review: ``fetch_obo_token = None`` was taken for an older runtime, and the slot read."""
+    serving["invokers_token"] = invoker_token(workspace, "bob")
+    runtime = types.ModuleType("mlflowserving.scoring_server.agent_utils")
+    runtime.fetch_obo_token = value
+    install_runtime(mocker, runtime)
+    before = len(workspace.audit())
+    with pytest.raises(NoInvokerError, match=r"cannot be used \(TypeError\)"):
+        whoami()
+    assert workspace.audit()[before:] == []
+
+
+def test_a_runtime_on_sys_path_whose_import_is_blocked_fails_closed(serving, workspace, invoker_token, mocker, tmp_path):
+    """Found by review: the package on sys.path but ``sys.modules["mlflowserving"] = None`` (an
+    import blocker) was taken for an older runtime, and the slot read. Without the package on
+    sys.path, the same None entry is an older runtime, as before."""
+    serving["invokers_token"] = invoker_token(workspace, "bob")
+    (tmp_path / "mlflowserving").mkdir()
+    (tmp_path / "mlflowserving" / "__init__.py").write_text("")
+    mocker.patch.object(sys, "path", [str(tmp_path), *sys.path])
+    mocker.patch.dict(sys.modules, {"mlflowserving": None})
+    before = len(workspace.audit())
+    with pytest.raises(NoInvokerError, match="cannot be used"):
+        whoami()
+    assert workspace.audit()[before:] == []
+    sys.path.remove(str(tmp_path))  # not there: an older runtime, whose slot holds bob's token
+    assert whoami() == "bob@example.com"
+
+
 def test_a_failing_per_request_function_fails_closed(serving, workspace, invoker_token, mocker):
     serving["invokers_token"] = invoker_token(workspace, "bob")
     runtime = types.ModuleType("mlflowserving.scoring_server.agent_utils")

@@ -30,7 +30,7 @@ from obo_auth.invoker import (
     serving_source,
 )
 from obo_auth.keep_unsafe import warn_if_kept_unsafe
-from obo_auth.redact import scrub
+from obo_auth.redact import scrub, spellings
 from obo_auth.scope import current, normalize_host
 from obo_auth.terminal import printable
 from obo_auth.token import UserToken
@@ -119,7 +119,8 @@ class RequestContext:
             category = access_category(error)
             if category is None:
                 raise
-            raise ToolUnavailableError(name, category, _said(error)) from error
+            token = self._token  # read once: end() may drop it from another thread
+            raise ToolUnavailableError(name, category, _said(error, spellings(token.value) if token is not None else [])) from error
         warn_if_kept_unsafe(name, tool)
         return tool
 
@@ -207,10 +208,13 @@ def open_request(*, strict: bool, max_seconds: float) -> tuple[RequestContext, b
 _SAID_AT_MOST = 300
 
 
-def _said(error: Exception) -> str:
+def _said(error: Exception, secrets: list[str]) -> str:
     """What the workspace said when it refused a tool (e.g. which grant is missing), for
-    ``ToolUnavailableError``: one line, every token-shaped string replaced by its fingerprint."""
-    said = printable(scrub(str(error)))
+    ``ToolUnavailableError``: its first line only (a token broken across lines is not shown
+    whole), with ``secrets`` (the request's token, as it may be spelled) and every token-shaped string replaced by
+    their fingerprints, control characters escaped, and cut at _SAID_AT_MOST characters."""
+    first_line = str(error).strip().split("\n", 1)[0].split("\r", 1)[0]
+    said = printable(scrub(first_line, secrets))
     if len(said) > _SAID_AT_MOST:
         said = said[:_SAID_AT_MOST] + "..."
     return f"{type(error).__name__}: {said}" if said else type(error).__name__

@@ -15,6 +15,7 @@ takes the process's one slot lease (context.py) and fails closed if it is held.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import os
 import sys
 import threading
@@ -98,10 +99,7 @@ def serving_source():
         module = modules.get(_RUNTIME_MODULE)
         # (a module still being imported by another thread takes the import path, which waits for it)
         if module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False):
-            try:
-                return module.fetch_obo_token
-            except Exception as error:
-                raise _broken_runtime(error) from None
+            return _fetch_obo_token(module)
     elif _absent_on is not None and _absent_on == sys.path:
         return None  # the package was searched for on this sys.path and is not there (and not in sys.modules)
     return _imported_source()
@@ -118,18 +116,36 @@ def _imported_source():
     try:
         importlib.import_module(_RUNTIME_PACKAGE)
     except ModuleNotFoundError as missing:
-        if missing.name == _RUNTIME_PACKAGE:
-            if _RUNTIME_PACKAGE not in sys.modules:  # a None entry is absent for this import, not for good
-                _absent_on = path
-            return None  # an older runtime: the slot is all there is
-        raise _broken_runtime(missing) from None
+        if missing.name != _RUNTIME_PACKAGE:
+            raise _broken_runtime(missing) from None
+        if _RUNTIME_PACKAGE in sys.modules:
+            # A None entry blocks the import. Absent for good only if the package is not on
+            # sys.path either: a runtime that is there but blocked is broken, never the slot.
+            if importlib.machinery.PathFinder.find_spec(_RUNTIME_PACKAGE) is not None:
+                raise _broken_runtime(missing) from None
+        else:
+            _absent_on = path
+        return None  # an older runtime: the slot is all there is
     except Exception as error:
         raise _broken_runtime(error) from None
     _absent_on = None
     try:
-        return importlib.import_module(_RUNTIME_MODULE).fetch_obo_token
+        module = importlib.import_module(_RUNTIME_MODULE)
     except Exception as error:
         raise _broken_runtime(error) from None
+    return _fetch_obo_token(module)
+
+
+def _fetch_obo_token(module):
+    """The runtime module's per-request function; one that is missing or not a function is a
+    broken runtime (fail closed), never a reason to read the process-wide slot."""
+    try:
+        fetch_obo_token = module.fetch_obo_token
+    except Exception as error:
+        raise _broken_runtime(error) from None
+    if not callable(fetch_obo_token):
+        raise _broken_runtime(TypeError())  # e.g. None: not an older runtime, which has no such module at all
+    return fetch_obo_token
 
 
 def read_serving_source(fetch_obo_token) -> UserToken:

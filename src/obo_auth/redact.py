@@ -7,6 +7,7 @@ revealing the token.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 
@@ -27,6 +28,12 @@ def token_hash(secret: str) -> str:
 # too), OAuth client secrets (dose + 32 hex) and JWTs (OAuth and OBO tokens). No word boundary:
 # a token glued to other word characters ("tokendapi...", "xeyJ...") is still a token.
 _TOKEN_SHAPED = re.compile(r"(?:dapi|dose)[0-9a-f]{32}(?:-\d+)?|eyJ[\w-]+\.[\w-]+\.[\w-]*")
+
+
+def spellings(token: str) -> list[str]:
+    """``token`` as an error message may echo it: as is, base64-encoded, and as the base64 of a
+    Basic header's ``token:<token>`` (how Databricks takes a token as a password)."""
+    return [token, *(base64.b64encode(form.encode()).decode() for form in (token, f"token:{token}"))]
 
 
 def scrub(text: str, secrets: list[str] = ()) -> str:

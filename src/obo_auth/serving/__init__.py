@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import socket
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,10 @@ _STARTUP_TIMEOUT_SECONDS = 120
 # What the serving process may take to stop: in-flight requests (5 s, server.py), then revoking
 # the agent's credential and removing its directory. Past this it is killed.
 _STOP_TIMEOUT_SECONDS = 15
+# The exit codes of a serving process that ran its own clean-up: it stopped by itself, or on the
+# SIGTERM or Ctrl-C it is stopped with (server.exit_on_signal exits 128 + the signal, after it).
+# After any other code its tokens are revoked by their tag (nothing if it had revoked them).
+_CLEANED_UP_ITSELF = (0, 128 + signal.SIGTERM, 128 + signal.SIGINT)
 # With show_output, the serving process's stdout goes where this one's stderr goes: whatever the
 # agent's libraries print (the vector-search client's "[NOTICE] ..." lines) is not the command's result.
 _STDERR = 2
@@ -236,10 +241,11 @@ def _serving_process(
             yield process, ready, None if show_output else log
         finally:
             _stop(process)
-            # Killed by a signal, so it ran none of its own clean-up; unless it had reported why it
-            # could not start, which it does once its clean-up is done (and it may be stopped after).
-            if process.returncode < 0 and not _reported_failure(ready):
-                _clean_up_after(workspace, minted_for, unregister)
+            if process.returncode not in _CLEANED_UP_ITSELF:
+                # Killed by a signal, or gone with os._exit() or a crash in native code: it ran
+                # none of its own clean-up. Its endpoint or App is left registered only if it had
+                # reported why it could not start (the name may be another serving's).
+                _clean_up_after(workspace, minted_for, None if _reported_failure(ready) else unregister)
 
 
 def _reported_failure(ready: Path) -> bool:
@@ -249,14 +255,15 @@ def _reported_failure(ready: Path) -> bool:
         return False
 
 
-def _clean_up_after(workspace: WorkspaceAccess, minted_for: str, unregister: Callable[[WorkspaceLink], None]) -> None:
+def _clean_up_after(workspace: WorkspaceAccess, minted_for: str, unregister: Callable[[WorkspaceLink], None] | None) -> None:
     """What a killed serving process could not do: revoke the tokens it minted (its requests',
     its agent's) and stop the workspace relaying callers to its freed port. (Its temporary
     files are in the block's directory, removed with it.) A workspace that is gone needs neither."""
     link = WorkspaceLink(workspace.url, workspace.admin_token)
     try:
         link.revoke_minted_for(minted_for, SERVING_KILLED)
-        unregister(link)
+        if unregister is not None:
+            unregister(link)
     except WorkspaceRefused:
         pass
     finally:

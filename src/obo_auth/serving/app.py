@@ -119,11 +119,13 @@ def build_app(served: ServedModel, link: WorkspaceLink, standing_secrets: Callab
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
-    """An unknown route or method answers in the Databricks error shape too, as every other error here."""
+    """An unknown route or method answers in the Databricks error shape too, as every other error here
+    (the path scrubbed before it is cut: a token pasted into a URL is never echoed, whole or in part)."""
+    path = scrub(request.url.path)[:200]
     if exc.status_code == 404:
-        error = EndpointNotFound(f"No API at {request.url.path[:200]}: local serving answers POST /invocations, GET /ping and GET /health.")
+        error = EndpointNotFound(f"No API at {path}: local serving answers POST /invocations, GET /ping and GET /health.")
     elif exc.status_code == 405:
-        error = ApiError(f"{request.method[:20]} is not allowed on {request.url.path[:200]}.", error_code="BAD_REQUEST", status=405)
+        error = ApiError(f"{request.method[:20]} is not allowed on {path}.", error_code="BAD_REQUEST", status=405)
     else:
         error = ApiError(str(exc.detail), error_code="BAD_REQUEST", status=exc.status_code)
     return error.to_response()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from obo_auth.redact import fingerprint
 from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
@@ -21,15 +22,23 @@ SERVING_STOPPED = "agent credential of a local serving process that stopped"
 SERVING_KILLED = "token of a local serving process that was killed"
 
 
+# A revocation that failed is tried again in the background: after 1 s, then twice as long each
+# time, at most every 30 s, until the workspace answers.
+_RETRY_FIRST_SECONDS = 1.0
+_RETRY_MAX_SECONDS = 30.0
+
+
 def revoke(link: WorkspaceLink, token: str, reason: str) -> bool:
     """Revokes ``token``; a workspace that refuses or is gone is logged, never raised: the
-    request or shutdown that ends must not fail for it (the token's lifetime still bounds it).
-    False when the workspace could not be reached (503): worth trying again later."""
+    request or shutdown that ends must not fail for it. False when it is worth trying again:
+    the workspace could not be reached, was busy (429) or failed (5xx). A 4xx is final: 404, a
+    token it never issued; 401, the admin credential refused (a workspace restarted since, whose
+    tokens died with it)."""
     try:
         link.revoke(token, reason)
     except WorkspaceRefused as refused:
         logger.warning("could not revoke the %s (%s): %s", reason, fingerprint(token), refused.message)
-        return refused.status != 503
+        return 400 <= refused.status < 500 and refused.status != 429
     return True
 
 
@@ -55,9 +64,8 @@ class RequestToken:
                 return
             self._revoked = True
         if not revoke(self._link, self.value, REQUEST_ENDED):
-            # The workspace could not be reached: rather than leave the token to its lifetime, it
-            # is revoked once the workspace answers again (after the next token revoked), or
-            # when serving stops (LiveTokens.revoke_all).
+            # Rather than leave the token to its lifetime, it is tried again in the background
+            # until the workspace answers (LiveTokens.defer), and when serving stops.
             with self._lock:
                 self._revoked = False
             if self._live is not None:
@@ -65,7 +73,6 @@ class RequestToken:
             return
         if self._live is not None:
             self._live.discard(self)
-            self._live.retry_deferred()
 
 
 class LiveTokens:
@@ -75,7 +82,8 @@ class LiveTokens:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tokens: set[RequestToken] = set()
-        self._deferred: set[RequestToken] = set()  # ended, but the workspace could not be reached to revoke them
+        self._deferred: set[RequestToken] = set()  # ended, but their revocation failed: tried again
+        self._retrying = False  # a thread is trying the deferred ones again
 
     def add(self, token: RequestToken) -> None:
         with self._lock:
@@ -87,15 +95,27 @@ class LiveTokens:
             self._deferred.discard(token)
 
     def defer(self, token: RequestToken) -> None:
+        """``token``'s revocation failed: it is tried again by one background thread (never in
+        another request's time), backing off, until none is left."""
         with self._lock:
             self._deferred.add(token)
+            if self._retrying:
+                return
+            self._retrying = True
+        threading.Thread(target=self._retry_deferred, name="obo-auth-revocation-retry", daemon=True).start()
 
-    def retry_deferred(self) -> None:
-        """Revokes the tokens whose revocation found the workspace unreachable (it answers again)."""
-        with self._lock:
-            deferred, self._deferred = list(self._deferred), set()
-        for token in deferred:
-            token.revoke()
+    def _retry_deferred(self) -> None:
+        pause = _RETRY_FIRST_SECONDS
+        while True:
+            time.sleep(pause)
+            with self._lock:
+                deferred, self._deferred = list(self._deferred), set()
+                if not deferred:
+                    self._retrying = False
+                    return
+            for token in deferred:
+                token.revoke()  # failing again defers it again, for this thread's next round
+            pause = min(pause * 2, _RETRY_MAX_SECONDS)
 
     def revoke_all(self) -> None:
         with self._lock:
