@@ -28,6 +28,13 @@ from canary_scan import files_holding_a_token
 # The reliability tests' fixtures (issue 14): minted tokens, the example agent logged once per session.
 pytest_plugins = ["reliability_support"]
 
+# mlflow 3's telemetry fetches its config and sends events from daemon threads in every process
+# that uses mlflow, the tests' serving and CLI processes (which inherit this) included. Tests send
+# nothing anywhere; and a process that exits while that thread is still in requests.get (a serving
+# process refusing to start, say) could print "Exception ignored in: ... weakref ... _exitfunc"
+# into the stderr the tests read.
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+
 # No timed assertions in tests (the machines are shared and noisy): hypothesis's per-example
 # deadline is one, so it is off everywhere; speed is measured by benchmarks/ instead.
 settings.register_profile("obo_auth", deadline=None)
