@@ -4,13 +4,19 @@ Every token the local workspace issues is recognisable: ``dapi`` + 32 hex digits
 client secret ``dose`` + 32 hex. So whatever a test session, a flow or the demo wrote can be
 scanned for them afterwards: tests/test_reliability_canary.py scans everything its flows left
 (logs at DEBUG, output, exceptions, traces, files), and tests/conftest.py's session fixture
-scans every file the whole suite wrote under the temporary directory.
+scans every file the whole suite wrote under its own temporary directory (pytest's basetemp).
+And a failing test's report, which is printed and kept by CI, shows a token as its fingerprint
+(the hook pytest_runtest_makereport, which tests/conftest.py registers).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import pytest
+
+from obo_auth.redact import scrub
 
 TOKEN_SHAPED = re.compile(rb"(?:dapi|dose)[0-9a-f]{32}")
 # Files that hold a token on purpose, by name:
@@ -55,3 +61,23 @@ def files_holding_a_token(root: Path, since: float) -> list[str]:
         if hits:
             held.append(f"{path}: {[hit[:8] + '...' for hit in hits]}")
     return held
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test's report (its assertion's introspection, its captured output) shows every
+    token-shaped string as its fingerprint."""
+    report = (yield).get_result()
+    if report.failed:
+        if report.longrepr is not None:
+            report.longrepr = scrubbed(str(report.longrepr))
+        report.sections = [(title, scrubbed(content)) for title, content in report.sections]
+
+
+# pytest shortens a long repr to its two ends ('dapi01234567...3456789abcdef'): no longer
+# token-shaped, yet most of one.
+_SHORTENED_TOKEN = re.compile(r"(?:dapi|dose)[0-9a-f]{0,31}\.\.\.[0-9a-f]*")
+
+
+def scrubbed(text: str) -> str:
+    return _SHORTENED_TOKEN.sub("<a token, shortened>", scrub(text))

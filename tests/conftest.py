@@ -23,7 +23,7 @@ import obo_auth
 from obo_auth.invoker import SERVING_FLAGS
 from obo_auth.local import LocalWorkspace
 
-from canary_scan import files_holding_a_token
+from canary_scan import files_holding_a_token, pytest_runtest_makereport  # noqa: F401 (a hook: a failing test's report shows no token)
 
 # The reliability tests' fixtures (issue 14): minted tokens, the example agent logged once per session.
 pytest_plugins = ["reliability_support"]
@@ -50,8 +50,8 @@ def mlflow_store(tmp_path_factory):
     also unsets MLFLOW_TRACKING_URI in mlflow 3.17, which would leave the rest of the session
     on ./mlflow.db. mlflow 3.17 refuses file:// stores, hence sqlite. The session fails if the
     tests leave ./mlflow.db, ./mlruns or an obo-auth-* temporary directory behind, or if any file
-    they wrote under the temporary directory (their tmp_paths, this store and its traces,
-    obo_auth's home, serving's scratch) holds a token (canary_scan.py).
+    they wrote under this session's temporary directory (their tmp_paths, this store and its
+    traces, obo_auth's home) holds a token (canary_scan.py).
     """
     started = time.time() - 1
     strays = [Path.cwd() / "mlflow.db", Path.cwd() / "mlruns"]  # mlflow's defaults in the working directory
@@ -70,7 +70,7 @@ def mlflow_store(tmp_path_factory):
     assert not left, f"tests left {left}: one reset mlflow's tracking URI to None, or used mlflow's default artifact root"
     left_in_temp = sorted(str(p) for p in set(Path(tempfile.gettempdir()).glob("obo-auth-*")) - temporary_before)
     assert not left_in_temp, f"tests left temporary directories behind: {left_in_temp}"
-    holding = files_holding_a_token(Path(tempfile.gettempdir()), since=started)
+    holding = files_holding_a_token(tmp_path_factory.getbasetemp(), since=started)
     assert not holding, "files written by the tests hold a token:\n" + "\n".join(holding[:20])
 
 

@@ -112,7 +112,12 @@ def state_of(workspace) -> tuple:
     with conversations._lock, statements._lock:
         kept = (tuple(conversations._conversations), tuple((s.id, s.state) for s in statements._statements.values()))
     apps = tuple(sorted((a.name, a.url) for a in services["apps"].apps()))
-    return workspace.state.identity.active_tokens(), kept, apps
+    # Every token ever issued, and whether it was revoked: not the count of live ones, which a
+    # token minted by an earlier (accepted) example changes by expiring meanwhile.
+    identity = workspace.state.identity
+    with identity._lock:
+        tokens = frozenset((key, info.revoked_because) for key, info in identity._tokens.items())
+    return tokens, kept, apps
 
 
 def assert_clear_error(response: httpx.Response) -> dict:

@@ -225,3 +225,29 @@ def test_the_whole_suites_scan_finds_a_token_left_in_any_file_but_those_holding_
         assert [line.split(":")[0] for line in found] == [str(root / "deep" / "er" / "trace.json"), str(root / "mlflow.db")]
         assert token not in "".join(found) and secret not in "".join(found)
         assert files_holding_a_token(root, since=time.time() + 60) == []  # only what was written during the session
+
+
+FAILING = """
+import logging
+
+
+def test_fails_holding_a_token():
+    token = "dapi" + "0123456789abcdef" * 2
+    print("printed", token)
+    logging.getLogger("agent").warning("logged %s", token)
+    assert {"token": token, "short": token} == {"token": "x"}
+"""
+
+
+def test_a_failing_tests_report_shows_no_token(tmp_path):
+    """The report pytest prints for a failing test (the assertion's introspection, shortened
+    reprs included, its captured output and logs), with tests/conftest.py's hook."""
+    (tmp_path / "conftest.py").write_text("from canary_scan import pytest_runtest_makereport  # noqa: F401\n")
+    (tmp_path / "test_failing.py").write_text(FAILING)
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-vv", str(tmp_path)], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 1 and "test_fails_holding_a_token FAILED" in run.stdout, run.stdout[-2000:]
+    assert token_shaped(run.stdout + run.stderr) == [] and "0123456789abcdef0123" not in run.stdout, run.stdout[-2000:]
+    assert "fp:033a26074566" in run.stdout  # what it shows instead: the token's fingerprint

@@ -169,10 +169,24 @@ def check_attribution(workspace, seen: Seen, outcomes: list[Outcome], audit_befo
     return len(misattributed) + len(mixed)
 
 
-def report(capsys, what: str, count: int, wall: float, misattributed: int, outcomes: list[Outcome]) -> None:
+@dataclass(frozen=True)
+class Load:
+    """A load run, checked: its outcomes, wall time, misattributed calls and answers holding
+    another user's rows (both 0 once checked), and where the audit stood before it."""
+
+    outcomes: list[Outcome]
+    wall: float
+    misattributed: int
+    leaked: int
+    audit_before: int
+
+
+def report(capsys, what: str, load: Load) -> None:
+    count = len(load.outcomes)
     line = (
-        f"{what}: {count} requests ({dict(Counter(o.how for o in outcomes))}), {IN_FLIGHT} in flight, 3 users: "
-        f"{wall:.1f} s wall, {count / wall:.1f} requests/s; misattributed calls: {misattributed}; answers with another user's rows: 0"
+        f"{what}: {count} requests ({dict(Counter(o.how for o in load.outcomes))}), {IN_FLIGHT} in flight, 3 users: "
+        f"{load.wall:.1f} s wall, {count / load.wall:.1f} requests/s; misattributed calls: {load.misattributed}; "
+        f"answers with another user's rows: {load.leaked}"
     )
     with capsys.disabled():
         print(f"\n{line}")
@@ -184,15 +198,14 @@ def answered(marker: str, user: str, how: str, text: str, outputs: dict) -> Outc
     return Outcome(marker, user, how, 200, text, tuple(outputs.get("sources", [])), unavailable)
 
 
-def load_and_check(workspace, seen: Seen, send, count: int, ways: set[str]) -> tuple[list[Outcome], float, int, int]:
-    """``count`` requests sent 16 at a time, each answer and every query checked; the outcomes,
-    the wall time, the misattributed calls (0) and where the audit stood before."""
+def load_and_check(workspace, seen: Seen, send, count: int, ways: set[str]) -> Load:
+    """``count`` requests sent 16 at a time, each answer and every query checked."""
     audit_before = len(workspace.audit())
     outcomes, wall = run_load(send, plan(count))
     wrong = check_outcomes(outcomes)
     misattributed = check_attribution(workspace, seen, outcomes, audit_before)
     assert set(wrong) == ways and not any(wrong.values())
-    return outcomes, wall, misattributed, audit_before
+    return Load(outcomes, wall, misattributed, sum(wrong.values()), audit_before)
 
 
 # -- local serving ------------------------------------------------------------------------------
@@ -229,14 +242,14 @@ def test_thousands_of_requests_of_three_users_through_local_serving_never_mix(wo
 
     with http:
         ways = {"direct", "relayed", "direct-stream", "relayed-stream"}
-        outcomes, wall, misattributed, audit_before = load_and_check(workspace, seen_queries, send, REQUESTS, ways)
+        load = load_and_check(workspace, seen_queries, send, REQUESTS, ways)
     # The kept tool really was kept: its index read (the tool's construction) in the first wave of
     # requests only, not per request as the example does.
-    built = sum(r.method == "GET" and r.path == INDEX_PATH and r.actor == "obo-agent" for r in workspace.audit()[audit_before:])
-    readers = sum(o.user != "bob" for o in outcomes)  # the requests whose user may read the index
+    built = sum(r.method == "GET" and r.path == INDEX_PATH and r.actor == "obo-agent" for r in workspace.audit()[load.audit_before:])
+    readers = sum(o.user != "bob" for o in load.outcomes)  # the requests whose user may read the index
     assert built < 2 * IN_FLIGHT if chat_endpoint.endpoint.endswith("kept-tool") else built >= readers, built
-    assert len(minted) == len(outcomes) and not live_request_tokens(workspace, minted), "a token minted for a request outlived it"
-    report(capsys, f"local serving (ChatAgent, examples/handbook_agent, {chat_endpoint.endpoint})", REQUESTS, wall, misattributed, outcomes)
+    assert len(minted) == len(load.outcomes) and not live_request_tokens(workspace, minted), "a token minted for a request outlived it"
+    report(capsys, f"local serving (ChatAgent, examples/handbook_agent, {chat_endpoint.endpoint})", load)
 
 
 # -- a Databricks App ---------------------------------------------------------------------------
@@ -266,6 +279,6 @@ def test_hundreds_of_requests_of_three_users_through_a_local_app_never_mix(works
         return answered(marker, user, how, text, outputs)
 
     with http:
-        outcomes, wall, misattributed, _ = load_and_check(workspace, seen_queries, send, APP_REQUESTS, {"app", "app-stream"})
-    assert len(minted) == len(outcomes) and not live_request_tokens(workspace, minted), "a token forwarded for a request outlived it"
-    report(capsys, "local Databricks App (mlflow agent server, examples/handbook_agent/app.py)", APP_REQUESTS, wall, misattributed, outcomes)
+        load = load_and_check(workspace, seen_queries, send, APP_REQUESTS, {"app", "app-stream"})
+    assert len(minted) == len(load.outcomes) and not live_request_tokens(workspace, minted), "a token forwarded for a request outlived it"
+    report(capsys, "local Databricks App (mlflow agent server, examples/handbook_agent/app.py)", load)

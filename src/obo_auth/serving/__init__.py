@@ -46,7 +46,6 @@ _STARTUP_TIMEOUT_SECONDS = 120
 _STOP_TIMEOUT_SECONDS = 15
 # The exit codes of a serving process that ran its own clean-up: it stopped by itself, or on the
 # SIGTERM or Ctrl-C it is stopped with (server.exit_on_signal exits 128 + the signal, after it).
-# After any other code its tokens are revoked by their tag (nothing if it had revoked them).
 _CLEANED_UP_ITSELF = (0, 128 + signal.SIGTERM, 128 + signal.SIGINT)
 # With show_output, the serving process's stdout goes where this one's stderr goes: whatever the
 # agent's libraries print (the vector-search client's "[NOTICE] ..." lines) is not the command's result.
@@ -241,11 +240,14 @@ def _serving_process(
             yield process, ready, None if show_output else log
         finally:
             _stop(process)
-            if process.returncode not in _CLEANED_UP_ITSELF:
-                # Killed by a signal, or gone with os._exit() or a crash in native code: it ran
-                # none of its own clean-up. Its endpoint or App is left registered only if it had
-                # reported why it could not start (the name may be another serving's).
-                _clean_up_after(workspace, minted_for, None if _reported_failure(ready) else unregister)
+            # Every token it minted is revoked by its tag, whatever its exit: killed by a signal,
+            # gone with os._exit() (even os._exit(0)) or a crash in native code, it ran none of its
+            # own clean-up; stopped cleanly, it may still have left a revocation the workspace
+            # refused to its retry thread, which died with it. (Idempotent: nothing if none is live.)
+            # Its registration is cleared if it did not stop cleanly, unless it had reported why it
+            # could not start (then the name may be another serving's).
+            stopped_cleanly = process.returncode in _CLEANED_UP_ITSELF or _reported_failure(ready)
+            _clean_up_after(workspace, minted_for, None if stopped_cleanly else unregister)
 
 
 def _reported_failure(ready: Path) -> bool:
@@ -256,9 +258,10 @@ def _reported_failure(ready: Path) -> bool:
 
 
 def _clean_up_after(workspace: WorkspaceAccess, minted_for: str, unregister: Callable[[WorkspaceLink], None] | None) -> None:
-    """What a killed serving process could not do: revoke the tokens it minted (its requests',
-    its agent's) and stop the workspace relaying callers to its freed port. (Its temporary
-    files are in the block's directory, removed with it.) A workspace that is gone needs neither."""
+    """What a serving process that is gone may not have done: revoke the tokens it minted (its
+    requests', its agent's) and, with ``unregister``, stop the workspace relaying callers to its
+    freed port. (Its temporary files are in the block's directory, removed with it.) A workspace
+    that is gone needs neither."""
     link = WorkspaceLink(workspace.url, workspace.admin_token)
     try:
         link.revoke_minted_for(minted_for, SERVING_KILLED)
