@@ -345,17 +345,18 @@ from starlette.routing import Route
 
 
 async def crash(request):  # a native library crashing, or a tool calling os._exit: no clean-up runs
-    os._exit(1)
+    os._exit(EXIT_CODE)
 
 
 app = Starlette(routes=[Route("/crash", crash)])
 """
 
 
-def test_an_app_process_gone_with_a_positive_exit_code_is_cleaned_up_after(ws, tmp_path, minted):
+@pytest.mark.parametrize("exit_code", [1, 0])
+def test_an_app_process_gone_through_os_exit_is_cleaned_up_after(ws, tmp_path, minted, exit_code):
     """Found by review: only a process killed by a signal (negative exit code) was cleaned up
-    after; one gone through os._exit(1) was taken for one that had cleaned up itself."""
-    (tmp_path / "exiting_app.py").write_text(EXITING_APP)
+    after; one gone through os._exit(1), or os._exit(0), was taken for one that had cleaned up itself."""
+    (tmp_path / "exiting_app.py").write_text(EXITING_APP.replace("EXIT_CODE", str(exit_code)))
     (tmp_path / "databricks.yml").write_text(
         "resources:\n  apps:\n    exiting:\n      name: exiting-app\n      source_code_path: .\n      user_api_scopes: [sql]\n"
     )
@@ -365,7 +366,7 @@ def test_an_app_process_gone_with_a_positive_exit_code_is_cleaned_up_after(ws, t
         deadline = time.monotonic() + 30
         while served.exit_code() is None and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert served.exit_code() == 1
+        assert served.exit_code() == exit_code
     forwarded = len(minted)  # (counted first: a failing assertion shows what it compares, never a token)
     assert forwarded == 1 and revoked_because(ws, minted[0]) == SERVING_KILLED, "the forwarded token outlived its process"
     registered = httpx.get(f"{ws.url}/api/2.0/apps/exiting-app", headers={"Authorization": f"Bearer {ws.issue_token('alice')}"}, timeout=30)

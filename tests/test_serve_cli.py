@@ -26,6 +26,7 @@ import pytest
 import obo_auth
 from obo_auth import model_store
 from obo_auth.admin_api import AUDIT_PATH
+from obo_auth.serving.revocation import SERVING_KILLED
 from obo_auth.local import LocalWorkspace
 
 CLI = [sys.executable, "-c", "from obo_auth.cli.main import cli; cli()"]
@@ -208,7 +209,7 @@ def test_serve_stops_when_its_model_process_is_killed_and_leaves_no_token_or_rel
     # No longer registered: nothing is relayed to the freed port.
     assert relayed.status_code == 503 and "an agent that nothing serves" in relayed.json()["message"], relayed.text
     revoked = [r for r in _audit(running_workspace, environment) if "minted for a local process" in (r.get("reason") or "")]
-    assert len(revoked) == 1 and "token of a local serving process that was killed" in revoked[0]["reason"], revoked
+    assert len(revoked) == 1 and SERVING_KILLED in revoked[0]["reason"], revoked
     assert re.search(r"admin revoked [1-9]\d* token\(s\)", revoked[0]["reason"]) and "obo-agent" in revoked[0]["reason"], revoked
 
 

@@ -30,7 +30,7 @@ from obo_auth import model_store
 from obo_auth.serving.environment import model_environment
 from obo_auth.serving.errors import ServingFailed
 from obo_auth.serving.model_checks import model_not_found, store_cannot_hold
-from obo_auth.serving.revocation import SERVING_KILLED
+from obo_auth.serving.revocation import LEFT_AT_STOP, SERVING_KILLED
 from obo_auth.serving.workspace_link import WorkspaceAccess, WorkspaceLink, WorkspaceRefused
 
 if TYPE_CHECKING:
@@ -44,9 +44,10 @@ _STARTUP_TIMEOUT_SECONDS = 120
 # What the serving process may take to stop: in-flight requests (5 s, server.py), then revoking
 # the agent's credential and removing its directory. Past this it is killed.
 _STOP_TIMEOUT_SECONDS = 15
-# The exit codes of a serving process that ran its own clean-up: it stopped by itself, or on the
-# SIGTERM or Ctrl-C it is stopped with (server.exit_on_signal exits 128 + the signal, after it).
-_CLEANED_UP_ITSELF = (0, 128 + signal.SIGTERM, 128 + signal.SIGINT)
+# The exit codes of a serving process that ran its own clean-up: stopped by the SIGTERM it is
+# stopped with, or a Ctrl-C (server.exit_on_signal exits 128 + the signal, after it). It never
+# ends by itself while serving: any other code (os._exit(0) included) is an end without it.
+_CLEANED_UP_ITSELF = (128 + signal.SIGTERM, 128 + signal.SIGINT)
 # With show_output, the serving process's stdout goes where this one's stderr goes: whatever the
 # agent's libraries print (the vector-search client's "[NOTICE] ..." lines) is not the command's result.
 _STDERR = 2
@@ -241,13 +242,16 @@ def _serving_process(
         finally:
             _stop(process)
             # Every token it minted is revoked by its tag, whatever its exit: killed by a signal,
-            # gone with os._exit() (even os._exit(0)) or a crash in native code, it ran none of its
-            # own clean-up; stopped cleanly, it may still have left a revocation the workspace
-            # refused to its retry thread, which died with it. (Idempotent: nothing if none is live.)
-            # Its registration is cleared if it did not stop cleanly, unless it had reported why it
+            # gone with os._exit() or a crash in native code, it ran none of its own clean-up;
+            # stopped cleanly, it may still have left a revocation the workspace refused to its
+            # retry thread, which died with it. (Idempotent: nothing if none is live.) Its
+            # registration is cleared if it did not stop cleanly, unless it had reported why it
             # could not start (then the name may be another serving's).
             stopped_cleanly = process.returncode in _CLEANED_UP_ITSELF or _reported_failure(ready)
-            _clean_up_after(workspace, minted_for, None if stopped_cleanly else unregister)
+            if stopped_cleanly:
+                _clean_up_after(workspace, minted_for, LEFT_AT_STOP, None)
+            else:
+                _clean_up_after(workspace, minted_for, SERVING_KILLED, unregister)
 
 
 def _reported_failure(ready: Path) -> bool:
@@ -257,14 +261,14 @@ def _reported_failure(ready: Path) -> bool:
         return False
 
 
-def _clean_up_after(workspace: WorkspaceAccess, minted_for: str, unregister: Callable[[WorkspaceLink], None] | None) -> None:
+def _clean_up_after(workspace: WorkspaceAccess, minted_for: str, reason: str, unregister: Callable[[WorkspaceLink], None] | None) -> None:
     """What a serving process that is gone may not have done: revoke the tokens it minted (its
     requests', its agent's) and, with ``unregister``, stop the workspace relaying callers to its
     freed port. (Its temporary files are in the block's directory, removed with it.) A workspace
     that is gone needs neither."""
     link = WorkspaceLink(workspace.url, workspace.admin_token)
     try:
-        link.revoke_minted_for(minted_for, SERVING_KILLED)
+        link.revoke_minted_for(minted_for, reason)
         if unregister is not None:
             unregister(link)
     except WorkspaceRefused:

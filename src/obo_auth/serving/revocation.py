@@ -18,8 +18,10 @@ logger = logging.getLogger("obo_auth.serving")
 
 REQUEST_ENDED = "token of a request that ended"
 SERVING_STOPPED = "agent credential of a local serving process that stopped"
-# serve() / serve_app() revoke with this what their process minted, when it was killed before it could.
-SERVING_KILLED = "token of a local serving process that was killed"
+# serve() / serve_app() revoke with these what their process minted and left live: when it was
+# killed (or crashed) before its clean-up, and when it stopped with a revocation still failing.
+SERVING_KILLED = "token of a local serving process that ended without its clean-up (killed or crashed)"
+LEFT_AT_STOP = "token a local serving process left live when it stopped"
 
 
 # A revocation that failed is tried again in the background: after 1 s, then twice as long each
