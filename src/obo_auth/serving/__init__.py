@@ -241,14 +241,15 @@ def _serving_process(
             yield process, ready, None if show_output else log
         finally:
             _stop(process)
-            # Every token it minted is revoked by its tag, whatever its exit: killed by a signal,
-            # gone with os._exit() or a crash in native code, it ran none of its own clean-up;
-            # stopped cleanly, it may still have left a revocation the workspace refused to its
-            # retry thread, which died with it. (Idempotent: nothing if none is live.) Its
-            # registration is cleared if it did not stop cleanly, unless it had reported why it
-            # could not start (then the name may be another serving's).
-            stopped_cleanly = process.returncode in _CLEANED_UP_ITSELF or _reported_failure(ready)
-            if stopped_cleanly:
+            # Killed by a signal, gone with os._exit() or a crash in native code, it ran none of
+            # its own clean-up: every token it minted is revoked by its tag, and its registration
+            # cleared. Stopped cleanly, it may still have left a revocation the workspace refused
+            # to its retry thread, which died with it: revoked by tag too (idempotent). One that
+            # reported why it could not start did so after its clean-up, having minted nothing,
+            # and the name it was given may be another serving's: left alone.
+            if _reported_failure(ready):
+                pass
+            elif process.returncode in _CLEANED_UP_ITSELF:
                 _clean_up_after(workspace, minted_for, LEFT_AT_STOP, None)
             else:
                 _clean_up_after(workspace, minted_for, SERVING_KILLED, unregister)
