@@ -174,6 +174,14 @@ def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:160]
 
 
+# How long the servers on a loopback socket (the workspace, local serving, the App front door)
+# keep an idle keep-alive connection open. uvicorn's default (5 s) equals httpx's pool expiry
+# (5 s): a client reusing a connection just as the server closes it gets "connection reset"
+# (local serving's admin calls did, about once in 50,000 under load, failing a request with a 503).
+# Clients drop idle connections well before this, as they do with the platform's front ends.
+KEEP_ALIVE_SECONDS = 75
+
+
 def loopback_socket(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
     """A bound TCP socket for uvicorn (port 0: a free one), or an OSError that says what to do."""
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without

@@ -6,14 +6,9 @@ import threading
 
 import uvicorn
 
-from obo_auth.http_edge import loopback_socket
+from obo_auth.http_edge import KEEP_ALIVE_SECONDS, loopback_socket
 
 _STARTUP_TIMEOUT_SECONDS = 30
-# How long an idle keep-alive connection stays open. uvicorn's default (5 s) equals httpx's pool
-# expiry (5 s): a client reusing a connection just as the server closes it gets "connection reset"
-# (local serving's admin calls did, about once in 50,000 under load, failing a request with a 503).
-# Clients drop idle connections well before this, as they do with the platform's front ends.
-KEEP_ALIVE_SECONDS = 75
 
 
 class BackgroundServer:

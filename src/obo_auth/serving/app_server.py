@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from obo_auth.http_edge import KEEP_ALIVE_SECONDS
 from obo_auth.redact import scrub
 from obo_auth.scopes import APPS, UnknownScopeError, check_scopes
 from obo_auth.serving.errors import ServingFailed
@@ -44,7 +45,7 @@ from obo_auth.serving.runtime import LOGIN_VARIABLE_PREFIXES
 from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
 
 # The stop machinery is the model process's: the same signals, the same grace, the same report.
-from obo_auth.serving.server import GRACEFUL_SHUTDOWN_SECONDS, KEEP_ALIVE_SECONDS, STOP_SIGNALS, cannot_start, exit_on_signal, listen, report
+from obo_auth.serving.server import GRACEFUL_SHUTDOWN_SECONDS, STOP_SIGNALS, cannot_start, exit_on_signal, listen, report
 
 if TYPE_CHECKING:
     from obo_auth.serving.app_front_door import FrontedApp

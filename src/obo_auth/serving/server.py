@@ -32,7 +32,7 @@ from typing import NoReturn
 import uvicorn
 
 from obo_auth import model_store
-from obo_auth.http_edge import loopback_socket
+from obo_auth.http_edge import KEEP_ALIVE_SECONDS, loopback_socket
 from obo_auth.serving import model_checks, runtime
 from obo_auth.serving.agent_credential import AgentCredential
 from obo_auth.serving.app import ServedModel, build_app
@@ -43,9 +43,6 @@ from obo_auth.serving.workspace_link import WorkspaceLink, WorkspaceRefused
 # In-flight requests get this long to finish once serving is asked to stop; the parent
 # (serving/__init__.py) waits longer than this plus the clean-up before it kills.
 GRACEFUL_SHUTDOWN_SECONDS = 5
-# Idle keep-alive connections stay open longer than clients keep them (httpx: 5 s, uvicorn's own
-# default, which raced them: a reused connection reset as the server closed it).
-KEEP_ALIVE_SECONDS = 75
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 

@@ -42,7 +42,7 @@ async def issue_token(request: Request, call: Call) -> Response:
     runtime = field(body, "runtime", str, MODEL_SERVING)
     if runtime not in ALLOWLISTS:
         raise BadRequest(f"Field 'runtime' must be one of {', '.join(ALLOWLISTS)}, got {runtime[:40]!r}.")
-    minted_for = _minted_for(body, required=False)
+    minted_for = _one_line(body, "minted_for", required=False)
     token = identity.issue(principal, scopes, field(body, "ttl", (int, float), None), actor, runtime, minted_for)
     call.resource = f"{principal.kind}:{principal.name}"
     call.reason = f"admin issued a token for {principal.name}" + (f" acting through {actor.name}" if actor else "")
@@ -51,19 +51,17 @@ async def issue_token(request: Request, call: Call) -> Response:
     return JSONResponse({"token_value": token, "principal": principal.name, "scopes": scopes}, headers=_NO_STORE)
 
 
-def _minted_for(body: dict, *, required: bool) -> str | None:
-    """The tag of the local process a token is minted for: one short line of printable characters."""
-    tag = field(body, "minted_for", str) if required else field(body, "minted_for", str, None)
-    if tag is not None and not (0 < len(tag) <= _MAX_REASON_CHARS and tag.isprintable()):
-        raise BadRequest(f"Field 'minted_for' must be one line of 1 to {_MAX_REASON_CHARS} printable characters.")
-    return tag
+def _one_line(body: dict, name: str, *, required: bool = True) -> str | None:
+    """Field ``name``: one short line of printable characters (a revocation's reason, the tag of
+    the local process a token is minted for); None when it is absent and not ``required``."""
+    value = field(body, name, str) if required else field(body, name, str, None)
+    if value is not None and not (0 < len(value) <= _MAX_REASON_CHARS and value.isprintable()):
+        raise BadRequest(f"Field '{name}' must be one line of 1 to {_MAX_REASON_CHARS} printable characters.")
+    return value
 
 
 def _reason(body: dict) -> str:
-    reason = field(body, "reason", str)
-    if not 0 < len(reason) <= _MAX_REASON_CHARS or not reason.isprintable():
-        raise BadRequest(f"Field 'reason' must be one line of 1 to {_MAX_REASON_CHARS} printable characters.")
-    return scrub(reason)
+    return scrub(_one_line(body, "reason"))
 
 
 @api(None)
@@ -94,7 +92,7 @@ async def revoke_minted_for(request: Request, call: Call) -> Response:
     after its model or App process was killed before it could revoke its own."""
     call.require_admin()
     body = await read_json(request)
-    minted_for, reason = _minted_for(body, required=True), _reason(body)
+    minted_for, reason = _one_line(body, "minted_for"), _reason(body)
     revoked = call.state.identity.revoke_minted_for(minted_for, reason)
     principals = sorted({info.principal.name for info in revoked})
     call.reason = f"admin revoked {len(revoked)} token(s) minted for a local process ({reason})" + (f" of {', '.join(principals)}" if principals else "")
